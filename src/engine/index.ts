@@ -1,0 +1,7 @@
+// The engine's public surface: build a graph, differentiate it, compile and run it.
+export * from "./autodiff.js";
+export * from "./gradcheck.js";
+export * from "./onnx.js";
+export * from "./ops/index.js";
+export * from "./runtime.js";
+export * from "./tensor.js";

@@ -1,0 +1,149 @@
+// Compiled functions: a Graph's inputs -> outputs, serialised once and run by onnxruntime.
+// This is the only module that imports onnxruntime-node.
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { buildModel, type ExportOptions, encodeModel } from "./onnx.js";
+import { type DType, HostTensor, type Tensor } from "./tensor.js";
+
+export type ExecutionProvider = "cpu" | "webgpu" | "cuda";
+
+export interface RuntimeOptions {
+  /** Execution provider; `webgpu` needs a GPU with Vulkan/Dawn, `cuda` an onnxruntime-node CUDA build. */
+  ep?: ExecutionProvider;
+  /** Intra-op threads; default: the machine's cores. */
+  threads?: number;
+  /** Write an onnxruntime profile (JSON) with this file prefix. */
+  profilePrefix?: string;
+  /** Graph optimisation level (default "all"). */
+  optimization?: "disabled" | "basic" | "extended" | "all";
+  logVerbose?: boolean;
+}
+
+const ortType: Record<DType, ort.Tensor.Type> = {
+  float32: "float32",
+  float16: "float16",
+  int64: "int64",
+  bool: "bool",
+};
+
+function toOrt(t: HostTensor): ort.Tensor {
+  return new ort.Tensor(ortType[t.dtype], t.data as ort.Tensor.DataType, t.shape as number[]);
+}
+
+function fromOrt(t: ort.Tensor, dtype: DType): HostTensor {
+  return new HostTensor(dtype, t.dims as number[], t.data as HostTensor["data"]);
+}
+
+const sessionCache = new Map<string, Promise<ort.InferenceSession>>();
+
+function sessionOptions(o: RuntimeOptions): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: [o.ep ?? "cpu"],
+    intraOpNumThreads: o.threads ?? availableParallelism(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: o.optimization ?? "all",
+    enableProfiling: o.profilePrefix !== undefined,
+    profileFilePrefix: o.profilePrefix,
+    logSeverityLevel: o.logVerbose ? 0 : 3,
+  };
+}
+
+/** A function compiled from a graph. Feeds and results are HostTensors, in declaration order. */
+export class CompiledFunction {
+  constructor(
+    private readonly session: ort.InferenceSession,
+    readonly inputs: readonly Tensor[],
+    readonly outputs: readonly Tensor[],
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+    /** The serialised model, for saving or inspecting. */
+    readonly modelBytes: Uint8Array,
+  ) {}
+
+  async run(feeds: readonly HostTensor[]): Promise<HostTensor[]> {
+    if (feeds.length !== this.inputs.length) {
+      throw new Error(
+        `run: expected ${this.inputs.length} inputs (${this.inputNames.join(", ")}), got ${feeds.length}`,
+      );
+    }
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    feeds.forEach((f, i) => {
+      const t = this.inputs[i]!;
+      if (
+        f.dtype !== t.dtype ||
+        f.shape.length !== t.shape.length ||
+        f.shape.some((d, k) => d !== t.shape[k])
+      ) {
+        throw new Error(
+          `run: input "${this.inputNames[i]}" must be ${t.dtype}[${t.shape}], got ${f.dtype}[${f.shape}]`,
+        );
+      }
+      ortFeeds[this.inputNames[i]!] = toOrt(f);
+    });
+    const result = await this.session.run(ortFeeds);
+    return this.outputNames.map((name, i) => fromOrt(result[name]!, this.outputs[i]!.dtype));
+  }
+
+  /** Stop profiling and return the profile file's path (when compiled with profilePrefix). */
+  endProfiling(): void {
+    this.session.endProfiling();
+  }
+}
+
+export interface CompileOptions
+  extends RuntimeOptions,
+    Pick<ExportOptions, "metadata" | "externalThreshold"> {
+  outputNames?: readonly string[];
+}
+
+/**
+ * Compile `inputs -> outputs`. Sessions are cached per (model bytes, options), so compiling the
+ * same graph twice costs only the serialisation.
+ */
+export async function compile(
+  inputs: readonly Tensor[],
+  outputs: readonly Tensor[],
+  options: CompileOptions = {},
+): Promise<CompiledFunction> {
+  const inputNames = inputs.map((t) => t.name!);
+  const outputNames = options.outputNames ?? outputs.map((_, i) => `out${i}`);
+  const externalDir = mkdtempSync(join(tmpdir(), "udeg-onnx-"));
+  let keepDir = false;
+  try {
+    const model = buildModel(inputs, outputs, {
+      outputNames,
+      metadata: options.metadata,
+      externalThreshold: options.externalThreshold,
+      externalData: { dir: externalDir, file: "weights.bin" },
+    });
+    const bytes = encodeModel(model);
+    const usesExternal = model.graph!.initializer!.some((t) => (t.externalData?.length ?? 0) > 0);
+    const opts = sessionOptions(options);
+    const key = `${createHash("sha256").update(bytes).digest("hex")}|${JSON.stringify(opts)}`;
+    let session = sessionCache.get(key);
+    if (!session || usesExternal) {
+      if (usesExternal) {
+        // External data is resolved relative to the model file, so the model goes to disk too.
+        const path = join(externalDir, "model.onnx");
+        writeFileSync(path, bytes);
+        keepDir = true;
+        session = ort.InferenceSession.create(path, opts);
+      } else {
+        session = ort.InferenceSession.create(bytes, opts);
+      }
+      sessionCache.set(key, session);
+      session.catch(() => sessionCache.delete(key));
+    }
+    return new CompiledFunction(await session, inputs, outputs, inputNames, outputNames, bytes);
+  } finally {
+    if (!keepDir) rmSync(externalDir, { recursive: true, force: true });
+  }
+}
+
+/** Drop cached sessions (tests and long-lived servers that compile many shapes). */
+export function clearSessionCache(): void {
+  sessionCache.clear();
+}
