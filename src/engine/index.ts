@@ -3,5 +3,7 @@ export * from "./autodiff.js";
 export * from "./gradcheck.js";
 export * from "./onnx.js";
 export * from "./ops/index.js";
+export * from "./optim.js";
 export * from "./runtime.js";
+export * from "./special.js";
 export * from "./tensor.js";

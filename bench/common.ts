@@ -1,0 +1,76 @@
+// Shared pieces of the benchmarks: timing, the machine description, the PyTorch peer, results.
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+
+export interface Timing {
+  median: number;
+  min: number;
+  runs: number[];
+}
+
+/** Median and min wall time (ms) of `fn` over `repeats` runs after `warmup` untimed ones. */
+export async function time(fn: () => Promise<unknown>, repeats: number, warmup: number): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const runs: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t0 = performance.now();
+    await fn();
+    runs.push(performance.now() - t0);
+  }
+  const sorted = [...runs].sort((a, b) => a - b);
+  return { median: round(sorted[Math.floor(sorted.length / 2)]!), min: round(sorted[0]!), runs };
+}
+
+export function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function peakRssMb(): number {
+  return round(process.resourceUsage().maxRSS / 1024);
+}
+
+export function machine(): string {
+  const cpu = cpus();
+  return `${cpu[0]?.model ?? "unknown CPU"}, ${cpu.length} cores, ${round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+}
+
+const PEER_PYTHON = "/usr/bin/python3";
+
+/** Run a PyTorch peer script (Debian python3-torch) and parse the JSON it prints. */
+export function runPeer(script: string, args: string[] = []): Record<string, unknown> {
+  if (!existsSync(PEER_PYTHON)) throw new Error(`${PEER_PYTHON} not found: apt-get install -y python3-torch libopenblas0-pthread`);
+  const r = spawnSync(PEER_PYTHON, [script, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  if (r.status !== 0) throw new Error(`peer ${script} failed with exit code ${r.status}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop()!);
+}
+
+export function gitRevision(): string {
+  try {
+    return execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Write a results JSON atomically. */
+export function writeResults(path: string, results: Record<string, unknown>): void {
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+/**
+ * Replace the section between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->` in BENCHMARKS.md
+ * (appending it when missing), so each benchmark owns its table and reruns do not pile up.
+ */
+export function updateBenchmarksMd(name: string, body: string, file = "BENCHMARKS.md"): void {
+  const open = `<!-- bench:${name} -->`;
+  const close = `<!-- /bench:${name} -->`;
+  const section = `${open}\n${body.trim()}\n${close}`;
+  let text = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n\nWritten by `npm run bench`; each section is replaced when its benchmark reruns.\n";
+  const start = text.indexOf(open);
+  const end = text.indexOf(close);
+  text = start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + close.length) : `${text.trimEnd()}\n\n${section}\n`;
+  writeFileSync(file, text);
+}

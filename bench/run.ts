@@ -1,0 +1,18 @@
+// `npm run bench -- NAME...`: run the named benchmarks (all when none is named).
+import { benchEngine } from "./engine.js";
+
+const benches: Record<string, (args: string[]) => Promise<void>> = {
+  engine: benchEngine,
+};
+
+const names = process.argv.slice(2).filter((a) => !a.startsWith("--"));
+const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
+const chosen = names.length ? names : Object.keys(benches);
+for (const name of chosen) {
+  const run = benches[name];
+  if (!run) {
+    console.error(`unknown benchmark "${name}"; available: ${Object.keys(benches).join(", ")}`);
+    process.exit(2);
+  }
+  await run(flags);
+}
