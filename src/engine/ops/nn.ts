@@ -6,7 +6,7 @@ import { registerVjp } from "../vjp.js";
 import { add, erf, mul, sub, unbroadcast } from "./elementwise.js";
 import { matmul } from "./linalg.js";
 import { reduceMean, reduceSum } from "./reduce.js";
-import { normAxis, pad, reshape, slice, transpose, transposeLast2 } from "./shape.js";
+import { concat, normAxis, pad, reshape, slice, transpose, transposeLast2 } from "./shape.js";
 
 /**
  * ONNX LayerNormalization over the axes from `axis` to the last (PyTorch's nn.LayerNorm with
@@ -212,7 +212,7 @@ export function convTranspose(
  * the convolution's input [N, C, ...] and `gradOut` the gradient of its output [N, O, ...].
  * Groups are kept by laying each group's batch copies side by side as input channels.
  */
-function convWeightGrad(
+function convWeightGradBySwappedConv(
   input: Tensor,
   gradOut: Tensor,
   geo: ConvGeometry,
@@ -273,6 +273,65 @@ function convWeightGrad(
     throw new Error(`internal: conv weight gradient ${dw} does not match weight ${fmtShape(weightShape)}`);
   }
   return dw;
+}
+
+/**
+ * Gradient of a convolution's weight, one kernel tap at a time: for tap t the input window it
+ * reads is a strided slice of the padded input, and dW[:, :, t] = gradOut x window^T is one
+ * (grouped) matrix product. For small kernels this is several times faster on onnxruntime's CPU
+ * EP than the swapped convolution, whose huge "kernel" (the whole output map) is a poor fit for
+ * its convolution code (measured on 3x3, 64->64 over 2x64x128x128: 26 vs 120 ms, loaded machine).
+ */
+function convWeightGradByTaps(
+  input: Tensor,
+  gradOut: Tensor,
+  geo: ConvGeometry,
+  weightShape: readonly number[],
+): Tensor {
+  const spatial = input.rank - 2;
+  const [n, c] = input.shape as [number, number];
+  const o = gradOut.shape[1]!;
+  const grp = geo.group;
+  const osp = gradOut.shape.slice(2);
+  const rows = n * osp.reduce((a, b) => a * b, 1);
+  const range = (k: number, from = 0) => Array.from({ length: k }, (_, i) => from + i);
+  const padded = pad(input, [
+    [0, 0],
+    [0, 0],
+    ...geo.kernel.map((_, i) => [geo.pads[i]!, geo.pads[i + spatial]!] as [number, number]),
+  ]);
+  // Channels first, so that each tap's window flattens to [C, N*out] without another transpose.
+  const xc = transpose(padded, [1, 0, ...range(spatial, 2)]);
+  const gm = reshape(transpose(gradOut, [1, 0, ...range(spatial, 2)]), [grp, o / grp, rows]);
+  const taps: Tensor[] = [];
+  const kernelSize = geo.kernel.reduce((a, b) => a * b, 1);
+  for (let t = 0; t < kernelSize; t++) {
+    // Unravel the tap index into per-axis kernel offsets (row-major, like the weight layout).
+    const offsets: number[] = [];
+    let rest = t;
+    for (let i = spatial - 1; i >= 0; i--) {
+      offsets[i] = rest % geo.kernel[i]!;
+      rest = Math.floor(rest / geo.kernel[i]!);
+    }
+    const window = slice(
+      xc,
+      offsets.map((k, i) => {
+        const start = k * geo.dilations[i]!;
+        return { axis: i + 2, start, end: start + (osp[i]! - 1) * geo.strides[i]! + 1, step: geo.strides[i]! };
+      }),
+    );
+    const xs = reshape(window, [grp, c / grp, rows]);
+    taps.push(reshape(matmul(gm, transposeLast2(xs)), [o, c / grp, 1]));
+  }
+  return reshape(concat(taps, 2), weightShape);
+}
+
+/** Small kernels by taps; large ones (where taps would be many thin products) by the swapped conv. */
+function convWeightGrad(input: Tensor, gradOut: Tensor, geo: ConvGeometry, weightShape: readonly number[]): Tensor {
+  const taps = geo.kernel.reduce((a, b) => a * b, 1);
+  return taps <= 49
+    ? convWeightGradByTaps(input, gradOut, geo, weightShape)
+    : convWeightGradBySwappedConv(input, gradOut, geo, weightShape);
 }
 
 function biasGrad(g: Tensor): Tensor {

@@ -1,0 +1,24 @@
+// The `udeg` command line. Thin by design: parse, validate, call the library, print.
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+  return pkg.version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command()
+    .name("udeg")
+    .description(
+      "UDEG-Net: automatic medical image segmentation on the Segment Anything Model,\n" +
+        "with LoRA, edge prompts and evidential uncertainty (runs on ONNX Runtime).",
+    )
+    .version(packageVersion())
+    .showHelpAfterError();
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  await buildProgram().parseAsync(argv as string[]);
+}

@@ -1,0 +1,2 @@
+// udeg's library entry point.
+export * from "./engine/index.js";
