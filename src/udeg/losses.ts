@@ -1,0 +1,154 @@
+// The UDEG-Net objective (DESIGN §5.4): which terms are on, their weights, and how the
+// time-varying weights follow training progress t in [0, 1].
+//
+// Time-varying weights are scalar graph inputs, computed on the host each step by
+// `scheduledWeights`, so one compiled train step serves the whole run.
+import {
+  add,
+  detach,
+  div,
+  logSoftmax,
+  mul,
+  reduceMean,
+  reduceSum,
+  softmax,
+  type Tensor,
+} from "../engine/index.js";
+import {
+  accuracyUncertaintyLoss,
+  digammaCrossEntropy,
+  type Evidential,
+  evidentialOutputs,
+  klToUniform,
+  softDice,
+} from "./evidential.js";
+
+export interface LossConfig {
+  /** Dirichlet (evidential) outputs; false = plain softmax CE + Dice (SAMed). */
+  evidential: boolean;
+  ceWeight: number;
+  diceWeight: number;
+  /** KL annealing: weight min(1, t / klAnnealFraction) * klWeight; 0 turns it off. */
+  klWeight: number;
+  klAnnealFraction: number;
+  /** Progressive uncertainty-driven edge loss; 0 turns it off. */
+  edgeWeight: number;
+  /** Largest gamma in w = 1 + gamma(t) u_seg. */
+  edgeGamma: number;
+  /** Both edge ramps go linearly from 0 at rampStart to full at rampEnd (fractions of training). */
+  edgeRampStart: number;
+  edgeRampEnd: number;
+  /** Accuracy-versus-uncertainty term lambda_0^(1 - t); 0 turns it off. */
+  auLambda0: number;
+}
+
+export const DEFAULT_LOSS: LossConfig = {
+  evidential: true,
+  ceWeight: 1,
+  diceWeight: 1,
+  klWeight: 1,
+  klAnnealFraction: 0.5,
+  edgeWeight: 0.5,
+  edgeGamma: 4,
+  edgeRampStart: 0,
+  edgeRampEnd: 0.5,
+  auLambda0: 0.01,
+};
+
+/** The scalar inputs of the loss graph. */
+export interface LossWeightInputs {
+  kl: Tensor;
+  edge: Tensor;
+  gamma: Tensor;
+  au: Tensor;
+}
+
+const ramp = (t: number, start: number, end: number) =>
+  end <= start ? (t >= start ? 1 : 0) : Math.min(1, Math.max(0, (t - start) / (end - start)));
+
+/** Host-side values of the time-varying weights at progress t in [0, 1]. */
+export function scheduledWeights(cfg: LossConfig, t: number): Record<keyof LossWeightInputs, number> {
+  const edgeRamp = ramp(t, cfg.edgeRampStart, cfg.edgeRampEnd);
+  return {
+    kl:
+      cfg.evidential && cfg.klWeight > 0
+        ? cfg.klWeight * Math.min(1, t / Math.max(cfg.klAnnealFraction, 1e-9))
+        : 0,
+    edge: cfg.edgeWeight * edgeRamp,
+    gamma: cfg.edgeGamma * edgeRamp,
+    au: cfg.evidential && cfg.auLambda0 > 0 ? cfg.auLambda0 ** (1 - t) : 0,
+  };
+}
+
+export interface SegmentationHead {
+  /** Expected class probabilities [B, K, H, W]. */
+  prob: Tensor;
+  /** Uncertainty in [0, 1], [B, 1, H, W]. */
+  uncertainty: Tensor;
+  evidential: Evidential | null;
+  logits: Tensor;
+}
+
+/**
+ * Probabilities and uncertainty from per-class logits: Dirichlet when evidential, otherwise
+ * softmax with the normalised predictive entropy as uncertainty (so the edge loss still has a
+ * per-pixel weight in the no-evidential ablation).
+ */
+export function headOutputs(logits: Tensor, evidential: boolean): SegmentationHead {
+  if (evidential) {
+    const ev = evidentialOutputs(logits);
+    return { prob: ev.prob, uncertainty: ev.uncertainty, evidential: ev, logits };
+  }
+  const k = logits.shape[1]!;
+  const prob = softmax(logits, 1);
+  const entropy = mul(reduceSum(mul(prob, logSoftmax(logits, 1)), [1], true), -1);
+  return { prob, uncertainty: div(entropy, Math.log(k)), evidential: null, logits };
+}
+
+/** Softmax cross-entropy (mean over pixels), optionally weighted per pixel. */
+function softmaxCrossEntropy(logits: Tensor, y: Tensor, weight?: Tensor): Tensor {
+  const perPixel = mul(reduceSum(mul(y, logSoftmax(logits, 1)), [1], true), -1);
+  return reduceMean(weight ? mul(perPixel, weight) : perPixel);
+}
+
+function crossEntropy(head: SegmentationHead, y: Tensor, weight?: Tensor): Tensor {
+  return head.evidential
+    ? digammaCrossEntropy(head.evidential, y, weight)
+    : softmaxCrossEntropy(head.logits, y, weight);
+}
+
+export interface LossTerms {
+  total: Tensor;
+  terms: Record<string, Tensor>;
+}
+
+/**
+ * The full objective. `seg` and `segY` are at the mask resolution; `edge`/`edgeY` are the edge
+ * head and its target at the same resolution (omit both when the edge prompt is off).
+ */
+export function udegLoss(
+  cfg: LossConfig,
+  w: LossWeightInputs,
+  seg: SegmentationHead,
+  segY: Tensor,
+  edge?: { head: SegmentationHead; target: Tensor },
+): LossTerms {
+  const terms: Record<string, Tensor> = {};
+  terms.ce = mul(crossEntropy(seg, segY), cfg.ceWeight);
+  terms.dice = mul(softDice(seg.prob, segY), cfg.diceWeight);
+  if (seg.evidential && cfg.klWeight > 0) terms.kl = mul(klToUniform(seg.evidential, segY), w.kl);
+  if (seg.evidential && cfg.auLambda0 > 0)
+    terms.au = mul(accuracyUncertaintyLoss(seg.evidential, segY), w.au);
+  if (edge && cfg.edgeWeight > 0) {
+    // Uncertain segmentation pixels weigh more in the edge loss; the weight is a constant to the
+    // edge head (detached), so the segmentation is not pushed to be uncertain to please it.
+    const pixelWeight = add(mul(detach(seg.uncertainty), w.gamma), 1);
+    const edgeTerm = add(
+      crossEntropy(edge.head, edge.target, pixelWeight),
+      softDice(edge.head.prob, edge.target),
+    );
+    terms.edge = mul(edgeTerm, w.edge);
+  }
+  const total = Object.values(terms).reduce((a, b) => add(a, b));
+  return { total, terms };
+}
