@@ -2,8 +2,8 @@
 // (ViT-B/L/H, MedSAM), `.safetensors`, and Hugging Face `SamModel` files. Every name is mapped
 // to the original segment-anything key, so the rest of the code knows one naming only.
 import { HostTensor } from "../engine/index.js";
-import { readCheckpoint, toFloat32 } from "../io/index.js";
 import type { CheckpointTensor } from "../io/dtypes.js";
+import { readCheckpoint, toFloat32 } from "../io/index.js";
 import type { WeightSource } from "./params.js";
 
 /** Rewrite rules from Hugging Face SamModel names to segment-anything names, applied in order. */
@@ -17,7 +17,10 @@ const HF_RULES: [RegExp, string][] = [
   [/^image_encoder\.neck\.conv2\./, "image_encoder.neck.2."],
   [/^image_encoder\.neck\.layer_norm2\./, "image_encoder.neck.3."],
   [/^mask_decoder\.transformer\.layer_norm_final_attn\./, "mask_decoder.transformer.norm_final_attn."],
-  [/^mask_decoder\.transformer\.layers\.(\d+)\.layer_norm(\d)\./, "mask_decoder.transformer.layers.$1.norm$2."],
+  [
+    /^mask_decoder\.transformer\.layers\.(\d+)\.layer_norm(\d)\./,
+    "mask_decoder.transformer.layers.$1.norm$2.",
+  ],
   [/^mask_decoder\.upscale_conv1\./, "mask_decoder.output_upscaling.0."],
   [/^mask_decoder\.upscale_layer_norm\./, "mask_decoder.output_upscaling.1."],
   [/^mask_decoder\.upscale_conv2\./, "mask_decoder.output_upscaling.3."],
@@ -27,11 +30,15 @@ const HF_RULES: [RegExp, string][] = [
   [/^prompt_encoder\.mask_embed\.layer_norm2\./, "prompt_encoder.mask_downscaling.4."],
   [/^prompt_encoder\.mask_embed\.conv3\./, "prompt_encoder.mask_downscaling.6."],
   [/^prompt_encoder\.point_embed\./, "prompt_encoder.point_embeddings."],
-  [/^(prompt_encoder\.)?shared_(image_)?embedding\.positional_embedding$/, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix"],
+  [
+    /^(prompt_encoder\.)?shared_(image_)?embedding\.positional_embedding$/,
+    "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix",
+  ],
 ];
 
 /** HF's MLP heads are proj_in / layers.j / proj_out; segment-anything's are layers.0..n-1. */
-const HF_MLP = /^(mask_decoder\.(?:iou_prediction_head|output_hypernetworks_mlps\.\d+))\.(proj_in|proj_out|layers\.(\d+))\.(.+)$/;
+const HF_MLP =
+  /^(mask_decoder\.(?:iou_prediction_head|output_hypernetworks_mlps\.\d+))\.(proj_in|proj_out|layers\.(\d+))\.(.+)$/;
 
 export function isHuggingFaceNaming(keys: Iterable<string>): boolean {
   for (const k of keys) if (k.startsWith("vision_encoder.") || k.includes("shared_embedding")) return true;
@@ -51,7 +58,8 @@ export function fromHuggingFaceNames(keys: readonly string[]): Map<string, strin
     let name = k;
     const m = HF_MLP.exec(k);
     if (m) {
-      const layer = m[2] === "proj_in" ? 0 : m[2] === "proj_out" ? (depth.get(m[1]!) ?? 2) - 1 : Number(m[3]) + 1;
+      const layer =
+        m[2] === "proj_in" ? 0 : m[2] === "proj_out" ? (depth.get(m[1]!) ?? 2) - 1 : Number(m[3]) + 1;
       name = `${m[1]}.layers.${layer}.${m[4]}`;
     } else {
       for (const [re, rep] of HF_RULES) name = name.replace(re, rep);
@@ -79,7 +87,9 @@ export interface LoadedSamWeights {
 export function loadSamWeights(path: string): LoadedSamWeights {
   const ckpt = readCheckpoint(path);
   const keys = [...ckpt.tensors.keys()];
-  const stripped = keys.every((k) => k.startsWith("module.")) ? keys.map((k) => k.slice("module.".length)) : keys;
+  const stripped = keys.every((k) => k.startsWith("module."))
+    ? keys.map((k) => k.slice("module.".length))
+    : keys;
   const hf = isHuggingFaceNaming(stripped);
   const rename = hf ? fromHuggingFaceNames(stripped) : new Map(stripped.map((k) => [k, k]));
   const weights = new Map<string, HostTensor>();
@@ -107,7 +117,9 @@ export class WeightMismatchError extends Error {
       `${file} does not fit this SAM model:`,
       ...missing.map((k) => `  missing key: ${k}`),
       ...unexpected.map((k) => `  unexpected key: ${k}`),
-      ...wrongShape.map((s) => `  shape mismatch: ${s.key} is [${s.got}] in the file, the model needs [${s.expected}]`),
+      ...wrongShape.map(
+        (s) => `  shape mismatch: ${s.key} is [${s.got}] in the file, the model needs [${s.expected}]`,
+      ),
       "Check --model (vit_b | vit_l | vit_h) or --config against the checkpoint you downloaded.",
     ];
     super(lines.join("\n"));
@@ -115,7 +127,12 @@ export class WeightMismatchError extends Error {
 }
 
 /** Compare a source with the shapes a model needs (from a recording build of the model). */
-export function validateWeights(file: string, source: WeightSource, expected: ReadonlyMap<string, readonly number[]>, optional: (key: string) => boolean = () => false): void {
+export function validateWeights(
+  file: string,
+  source: WeightSource,
+  expected: ReadonlyMap<string, readonly number[]>,
+  optional: (key: string) => boolean = () => false,
+): void {
   const missing: string[] = [];
   const wrongShape: { key: string; expected: readonly number[]; got: readonly number[] }[] = [];
   for (const [key, shape] of expected) {
@@ -125,5 +142,6 @@ export function validateWeights(file: string, source: WeightSource, expected: Re
     } else if (t.shape.join() !== shape.join()) wrongShape.push({ key, expected: shape, got: t.shape });
   }
   const unexpected = [...source.keys()].filter((k) => !expected.has(k));
-  if (missing.length || unexpected.length || wrongShape.length) throw new WeightMismatchError(file, missing, unexpected, wrongShape);
+  if (missing.length || unexpected.length || wrongShape.length)
+    throw new WeightMismatchError(file, missing, unexpected, wrongShape);
 }

@@ -112,7 +112,8 @@ export interface PreparedImage {
 
 /** Resize longest side to the model size, normalise with SAM's mean/std, pad to a square. */
 export function prepareImage(rgb: Uint8Array, height: number, width: number, cfg: SamConfig): PreparedImage {
-  if (rgb.length !== height * width * 3) throw new Error(`prepareImage: expected ${height}x${width}x3 bytes, got ${rgb.length}`);
+  if (rgb.length !== height * width * 3)
+    throw new Error(`prepareImage: expected ${height}x${width}x3 bytes, got ${rgb.length}`);
   const s = cfg.imageSize;
   const [h, w] = preprocessShape(height, width, s);
   const resized = resizePilBilinear(rgb, height, width, 3, h, w);
@@ -128,14 +129,26 @@ export function prepareImage(rgb: Uint8Array, height: number, width: number, cfg
 }
 
 /** Map a point from original-image pixels to model-input pixels (ResizeLongestSide.apply_coords). */
-export function transformCoords(x: number, y: number, originalSize: readonly [number, number], longSide: number): [number, number] {
+export function transformCoords(
+  x: number,
+  y: number,
+  originalSize: readonly [number, number],
+  longSide: number,
+): [number, number] {
   const [oh, ow] = originalSize;
   const [nh, nw] = preprocessShape(oh, ow, longSide);
   return [x * (nw / ow), y * (nh / oh)];
 }
 
 /** Bilinear (align_corners=False) resize of a stack of planes [N, h, w] -> [N, oh, ow], via interpolation matrices. */
-export function resizePlanes(src: Float32Array, n: number, h: number, w: number, oh: number, ow: number): Float32Array {
+export function resizePlanes(
+  src: Float32Array,
+  n: number,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): Float32Array {
   const ry = linearInterpolationMatrix(h, oh, false);
   const rx = linearInterpolationMatrix(w, ow, false);
   const tmp = new Float32Array(h * ow);
@@ -184,7 +197,10 @@ export function postprocessMasks(
   const cropped = new Float32Array(n * ih * iw);
   for (let p = 0; p < n; p++) {
     for (let y = 0; y < ih; y++) {
-      cropped.set(up.subarray((p * imageSize + y) * imageSize, (p * imageSize + y) * imageSize + iw), (p * ih + y) * iw);
+      cropped.set(
+        up.subarray((p * imageSize + y) * imageSize, (p * imageSize + y) * imageSize + iw),
+        (p * ih + y) * iw,
+      );
     }
   }
   return resizePlanes(cropped, n, ih, iw, originalSize[0], originalSize[1]);
