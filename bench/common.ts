@@ -74,3 +74,9 @@ export function updateBenchmarksMd(name: string, body: string, file = "BENCHMARK
   text = start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + close.length) : `${text.trimEnd()}\n\n${section}\n`;
   writeFileSync(file, text);
 }
+
+/** A numeric `--name=value` flag of a benchmark. */
+export function flag(args: string[], name: string, dflt: number): number {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? Number(a.split("=")[1]) : dflt;
+}

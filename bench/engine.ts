@@ -22,7 +22,7 @@ import {
   TrainStep,
   transpose,
 } from "../src/engine/index.js";
-import { machine, peakRssMb, round, runPeer, type Timing, time, updateBenchmarksMd, writeResults } from "./common.js";
+import { flag, machine, peakRssMb, round, runPeer, type Timing, time, updateBenchmarksMd, writeResults } from "./common.js";
 
 const [B, T, C, HEADS, MLP] = [2, 1024, 256, 8, 1024];
 
@@ -130,11 +130,6 @@ async function benchConv(repeats: number, warmup: number): Promise<{ fwd: Timing
     fwd: await time(() => fwd.run([xData]), repeats, warmup),
     fwdbwd: await time(() => fwdbwd.run([xData, wData, bData]), repeats, warmup),
   };
-}
-
-function flag(args: string[], name: string, dflt: number): number {
-  const a = args.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.split("=")[1]) : dflt;
 }
 
 export async function benchEngine(args: string[]): Promise<void> {

@@ -1,8 +1,10 @@
 // `npm run bench -- NAME...`: run the named benchmarks (all when none is named).
 import { benchEngine } from "./engine.js";
+import { benchSam } from "./sam.js";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
+  sam: benchSam,
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("--"));

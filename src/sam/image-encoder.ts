@@ -14,6 +14,7 @@
 //   batched MatMuls added to the logits by broadcasting.
 import {
   add,
+  concat,
   conv,
   div,
   gather,
@@ -46,6 +47,9 @@ import {
   resolveLora,
 } from "./lora.js";
 import type { ParamScope } from "./params.js";
+
+/** Largest attention-logit tensor computed at once (bytes); see attention(). */
+const ATTENTION_CHUNK_BYTES = 64 * 2 ** 20;
 
 /** LayerNorm eps of the encoder's blocks and of the neck's LayerNorm2d. */
 const EPS = 1e-6;
@@ -253,12 +257,29 @@ function attention(
     Tensor,
   ];
 
-  let attn = matmul(mul(q, hd ** -0.5), transposeLast2(k));
   const relH = p.get("rel_pos_h", [2 * wh - 1, hd]);
   const relW = p.get("rel_pos_w", [2 * wwin - 1, hd]);
-  attn = addDecomposedRelPos(attn, q, relH, relW, [wh, wwin], [wh, wwin]);
-  attn = softmax(attn, -1);
-  const o = matmul(attn, v); // [B*nh*nw, heads, T, hd]
+  const attend = (qc: Tensor, kc: Tensor, vc: Tensor) => {
+    let attn = matmul(mul(qc, hd ** -0.5), transposeLast2(kc));
+    attn = addDecomposedRelPos(attn, qc, relH, relW, [wh, wwin], [wh, wwin]);
+    return matmul(softmax(attn, -1), vc);
+  };
+  // Global attention at 1024 has [heads, 4096, 4096] logits (800 MB for ViT-B, and softmax and
+  // the relative-position sums each want as much again). Attending a few heads at a time keeps
+  // the live logits under ATTENTION_CHUNK_BYTES; the runtime reuses the buffers between chunks.
+  const perHead = bw * t * t * 4;
+  const chunk = Math.max(1, Math.min(heads, Math.floor(ATTENTION_CHUNK_BYTES / perHead)));
+  let o: Tensor; // [B*nh*nw, heads, T, hd]
+  if (chunk >= heads) {
+    o = attend(q, k, v);
+  } else {
+    const sizes = Array.from({ length: Math.ceil(heads / chunk) }, (_, i) => Math.min(chunk, heads - i * chunk));
+    const [qs, ks, vs] = [q, k, v].map((u) => split(u, sizes, 1));
+    o = concat(
+      sizes.map((_, i) => attend(qs![i]!, ks![i]!, vs![i]!)),
+      1,
+    );
+  }
 
   // [B, nh, nw, heads, wh, ww, hd] -> [B, nh, wh, nw, ww, heads, hd] = [B, Hp, Wp, C]
   let y = permute(o, [b, nh, nw, heads, wh, wwin, hd], [0, 1, 4, 2, 5, 3, 6], [b, hp, wp, c]);
