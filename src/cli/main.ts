@@ -1,9 +1,12 @@
 // The `udeg` command line. Thin by design: parse, validate, call the library, print.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { addSamCommands } from "./sam-predict.js";
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as { version: string };
+  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  };
   return pkg.version;
 }
 
@@ -16,6 +19,7 @@ export function buildProgram(): Command {
     )
     .version(packageVersion())
     .showHelpAfterError();
+  addSamCommands(program);
   return program;
 }
 
