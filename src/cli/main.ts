@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { addSamCommands } from "./sam-predict.js";
+import { addUdegCommands } from "./udeg-commands.js";
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     )
     .version(packageVersion())
     .showHelpAfterError();
+  addUdegCommands(program);
   addSamCommands(program);
   return program;
 }

@@ -13,19 +13,10 @@ import { embeddingSize, type SamConfig } from "./config.js";
 import { imageEncoderFeatures, imageEncoderWeightShapes } from "./image-encoder.js";
 import { isLoraKey, type LoraOptions, loraWeightShapes } from "./lora.js";
 import { maskDecoder } from "./mask-decoder.js";
-import { ParamStore, type WeightSource } from "./params.js";
+import { ParamStore, ShapeRecorder, type WeightSource } from "./params.js";
 import { densePositionalEncoding, type Prompts, promptEncoder } from "./prompt-encoder.js";
 import { resizeEncoderWeights } from "./resize-weights.js";
 import { type PreparedImage, postprocessMasks, prepareImage, transformCoords } from "./transforms.js";
-
-/** A ParamStore that only records which keys the model reads, and their shapes. */
-class ShapeRecorder extends ParamStore {
-  readonly shapes = new Map<string, number[]>();
-  override get(key: string, shape: readonly number[]): Tensor {
-    this.shapes.set(key, [...shape]);
-    return this.graph.input(`${key}#${this.shapes.size}`, shape);
-  }
-}
 
 /** Every weight a SAM of this config (with these adapters) reads, with its shape. */
 export function samWeightShapes(cfg: SamConfig, lora?: LoraOptions): Map<string, number[]> {
@@ -33,7 +24,7 @@ export function samWeightShapes(cfg: SamConfig, lora?: LoraOptions): Map<string,
   for (const [k, s] of imageEncoderWeightShapes(cfg)) out.set(`image_encoder.${k}`, s);
   if (lora) for (const [k, s] of loraWeightShapes(cfg, lora)) out.set(k, s);
   // The prompt encoder and decoder are small: build them once with every kind of prompt.
-  const rec = new ShapeRecorder(new Graph(), new Map());
+  const rec = new ShapeRecorder(new Graph());
   const g = rec.graph;
   const e = embeddingSize(cfg);
   const c = cfg.promptEmbedDim;

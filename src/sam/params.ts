@@ -93,3 +93,20 @@ export class MissingWeightError extends Error {
     super(`the checkpoint has no weight "${key}" (shape ${fmtShape(shape)})`);
   }
 }
+
+/**
+ * A ParamStore that only records which keys a model reads and their shapes, without any data:
+ * build the model once with it to learn what a checkpoint must hold, or what to initialise.
+ */
+export class ShapeRecorder extends ParamStore {
+  readonly shapes = new Map<string, number[]>();
+
+  constructor(graph: Graph) {
+    super(graph, new Map());
+  }
+
+  override get(key: string, shape: readonly number[]): Tensor {
+    this.shapes.set(key, [...shape]);
+    return this.graph.input(`${key}#${this.shapes.size}`, shape);
+  }
+}

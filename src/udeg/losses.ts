@@ -123,15 +123,16 @@ export interface LossTerms {
 }
 
 /**
- * The full objective. `seg` and `segY` are at the mask resolution; `edge`/`edgeY` are the edge
- * head and its target at the same resolution (omit both when the edge prompt is off).
+ * The full objective. `seg` and `segY` are at the input resolution; `edge` holds the edge head,
+ * its target and the segmentation uncertainty, all at the edge resolution (omit it when the edge
+ * prompt is off).
  */
 export function udegLoss(
   cfg: LossConfig,
   w: LossWeightInputs,
   seg: SegmentationHead,
   segY: Tensor,
-  edge?: { head: SegmentationHead; target: Tensor },
+  edge?: { head: SegmentationHead; target: Tensor; segUncertainty: Tensor },
 ): LossTerms {
   const terms: Record<string, Tensor> = {};
   terms.ce = mul(crossEntropy(seg, segY), cfg.ceWeight);
@@ -142,7 +143,7 @@ export function udegLoss(
   if (edge && cfg.edgeWeight > 0) {
     // Uncertain segmentation pixels weigh more in the edge loss; the weight is a constant to the
     // edge head (detached), so the segmentation is not pushed to be uncertain to please it.
-    const pixelWeight = add(mul(detach(seg.uncertainty), w.gamma), 1);
+    const pixelWeight = add(mul(detach(edge.segUncertainty), w.gamma), 1);
     const edgeTerm = add(
       crossEntropy(edge.head, edge.target, pixelWeight),
       softDice(edge.head.prob, edge.target),

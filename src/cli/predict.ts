@@ -1,0 +1,139 @@
+// `udeg predict`: a trained run on an image, a folder of images, or a NIfTI volume.
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { basename, extname, join } from "node:path";
+import { percentileWindow } from "../data/dataset.js";
+import { toPlanar } from "../data/preprocess.js";
+import type { PlanarImage } from "../data/types.js";
+import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
+import { getSlice, headerFor, type NiftiVolume, readNifti, sliceCount, writeNifti } from "../io/nifti.js";
+import { Progress } from "../train/progress.js";
+import { writePrediction } from "../udeg/outputs.js";
+import { UdegPredictor } from "../udeg/predictor.js";
+
+export interface PredictOptions {
+  model: string;
+  input: string;
+  out: string;
+  quiet?: boolean;
+}
+
+const NIFTI = /\.nii(\.gz)?$/i;
+
+function stem(path: string): string {
+  return basename(path)
+    .replace(NIFTI, "")
+    .replace(extname(basename(path).replace(NIFTI, "")), "");
+}
+
+/** One grey plane (channel mean) of planar 0..255 data, for the overlay. */
+function greyOf(img: PlanarImage): Float32Array {
+  const n = img.height * img.width;
+  const out = new Float32Array(n);
+  for (let c = 0; c < img.channels; c++)
+    for (let i = 0; i < n; i++) out[i]! += img.data[c * n + i]! / img.channels;
+  return out;
+}
+
+async function readPlanar(path: string): Promise<PlanarImage> {
+  const img = await readImage(path);
+  const scale = img.bitDepth === 16 ? 255 / 65535 : 1;
+  const planes = toPlanar(img.data, img.height, img.width, img.channels);
+  if (scale !== 1) for (let i = 0; i < planes.length; i++) planes[i]! *= scale;
+  return {
+    data: planes,
+    channels: img.channels,
+    height: img.height,
+    width: img.width,
+    quantized: img.bitDepth === 8,
+  };
+}
+
+async function predictVolume(
+  predictor: UdegPredictor,
+  path: string,
+  out: string,
+  quiet: boolean,
+): Promise<string[]> {
+  const vol: NiftiVolume = await readNifti(path);
+  const axis = 2;
+  const n = sliceCount(vol, axis);
+  const [lo, hi] = percentileWindow(vol, 0.5, 99.5);
+  const [nx, ny] = vol.shape as [number, number];
+  const mask = new Uint8Array(nx * ny * n);
+  const prob = new Float32Array(nx * ny * n);
+  const unc = new Float32Array(nx * ny * n);
+  const progress = new Progress({ total: n, label: basename(path), silent: quiet });
+  for (let z = 0; z < n; z++) {
+    const slice = getSlice(vol, axis, z);
+    const plane = new Float32Array(slice.rows * slice.cols);
+    for (let i = 0; i < plane.length; i++)
+      plane[i] = Math.min(255, Math.max(0, ((slice.data[i]! - lo) / Math.max(hi - lo, 1e-6)) * 255));
+    const p = await predictor.predict({ data: plane, channels: 1, height: slice.rows, width: slice.cols });
+    // Slices along axis 2 are [i, j] with rows = i: voxel (i, j, z) lives at i + nx * (j + ny * z).
+    for (let i = 0; i < slice.rows; i++) {
+      for (let j = 0; j < slice.cols; j++) {
+        const v = i + nx * (j + ny * z);
+        const q = i * slice.cols + j;
+        mask[v] = p.labels[q]!;
+        prob[v] = 1 - p.prob[q]!;
+        unc[v] = p.uncertainty[q]!;
+      }
+    }
+    progress.update(z + 1);
+  }
+  progress.finish();
+  const shape = [nx, ny, n];
+  const name = stem(path);
+  const files = [
+    join(out, `${name}_mask.nii.gz`),
+    join(out, `${name}_prob.nii.gz`),
+    join(out, `${name}_uncertainty.nii.gz`),
+  ];
+  await writeNifti(files[0]!, headerFor(vol.header, shape, "uint8"), mask);
+  await writeNifti(files[1]!, headerFor(vol.header, shape, "float32"), prob);
+  await writeNifti(files[2]!, headerFor(vol.header, shape, "float32"), unc);
+  return files;
+}
+
+function listInputs(input: string): string[] {
+  if (!existsSync(input)) throw new Error(`--input ${input}: no such file or folder`);
+  if (!statSync(input).isDirectory()) return [input];
+  const files = readdirSync(input)
+    .filter((f) => NIFTI.test(f) || IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()))
+    .sort()
+    .map((f) => join(input, f));
+  if (files.length === 0)
+    throw new Error(`--input ${input}: no PNG, JPEG, TIFF, BMP or NIfTI files in the folder`);
+  return files;
+}
+
+export async function predictCommand(
+  o: PredictOptions,
+  log: (line: string) => void = console.error,
+): Promise<string[]> {
+  const inputs = listInputs(o.input);
+  const predictor = await UdegPredictor.load(o.model);
+  mkdirSync(o.out, { recursive: true });
+  const written: string[] = [];
+  const images = inputs.filter((f) => !NIFTI.test(f));
+  const progress = new Progress({
+    total: images.length,
+    label: "predict",
+    silent: o.quiet || images.length < 2,
+  });
+  let done = 0;
+  for (const file of inputs) {
+    if (NIFTI.test(file)) {
+      written.push(...(await predictVolume(predictor, file, o.out, !!o.quiet)));
+      continue;
+    }
+    const img = await readPlanar(file);
+    const p = await predictor.predict(img);
+    const files = await writePrediction(o.out, stem(file), p, greyOf(img));
+    written.push(...Object.values(files));
+    progress.update(++done);
+  }
+  progress.finish();
+  log(`wrote predictions for ${inputs.length} input(s) to ${o.out}`);
+  return written;
+}

@@ -1,0 +1,133 @@
+// `udeg train`, `udeg predict`, `udeg eval`: the UDEG-Net workflow on a user's folder.
+import type { Command } from "commander";
+import { train } from "../train/trainer.js";
+import { type PresetName, resolveConfig } from "../udeg/config.js";
+import { evalCommand } from "./eval.js";
+import { predictCommand } from "./predict.js";
+
+function int(flag: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+function num(flag: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number, got "${v}"`);
+    return n;
+  };
+}
+
+interface TrainFlags {
+  data: string;
+  out: string;
+  sam?: string;
+  samArch?: string;
+  base?: string;
+  preset?: PresetName;
+  config?: string;
+  epochs?: number;
+  maxSteps?: number;
+  batchSize?: number;
+  lr?: number;
+  imageSize?: number;
+  seed?: number;
+  device?: "cpu" | "webgpu";
+  resume?: boolean;
+  progress?: boolean;
+}
+
+/** The command-line overrides as a partial config (only what was given). */
+export function overridesFrom(f: TrainFlags): Record<string, unknown> {
+  const model: Record<string, unknown> = {};
+  const trainPart: Record<string, unknown> = {};
+  if (f.sam !== undefined) model.sam = f.sam;
+  if (f.samArch !== undefined) model.samArch = f.samArch;
+  if (f.base !== undefined) model.base = f.base;
+  if (f.imageSize !== undefined) model.imageSize = f.imageSize;
+  if (f.epochs !== undefined) trainPart.epochs = f.epochs;
+  if (f.maxSteps !== undefined) trainPart.maxSteps = f.maxSteps;
+  if (f.batchSize !== undefined) trainPart.batchSize = f.batchSize;
+  if (f.lr !== undefined) trainPart.lr = f.lr;
+  if (f.seed !== undefined) trainPart.seed = f.seed;
+  if (f.device !== undefined) trainPart.device = f.device;
+  const out: Record<string, unknown> = {};
+  if (Object.keys(model).length) out.model = model;
+  if (Object.keys(trainPart).length) out.train = trainPart;
+  if (f.preset) out.preset = f.preset;
+  return out;
+}
+
+export function addUdegCommands(program: Command): void {
+  program
+    .command("train")
+    .description("train UDEG-Net on a folder of images and masks (LoRA on a SAM checkpoint, or from scratch)")
+    .requiredOption(
+      "--data <dir>",
+      "dataset: images/ + masks/ (+ split.json), Kvasir-SEG, ISIC 2018, BUSI or NIfTI imagesTr/labelsTr",
+    )
+    .requiredOption("--out <dir>", "run directory (config, checkpoints, log, model)")
+    .option("--sam <file>", "SAM checkpoint to adapt with LoRA (.pth or .safetensors; ViT-B/L/H, MedSAM)")
+    .option(
+      "--sam-arch <name|file>",
+      "architecture of --sam: vit_b | vit_l | vit_h or a config.json",
+      undefined,
+    )
+    .option(
+      "--base <name>",
+      "a bundled base model to adapt with LoRA instead of a SAM checkpoint (e.g. tiny)",
+    )
+    .option("--preset <name>", "udeg | samed | no-edge | no-evidential | no-progressive (default udeg)")
+    .option("--config <file>", "JSON config file (see the README); flags below override it")
+    .option("--epochs <n>", "epochs", int("--epochs"))
+    .option("--max-steps <n>", "stop after this many steps", int("--max-steps"))
+    .option("--batch-size <n>", "images per step", int("--batch-size"))
+    .option("--lr <x>", "peak learning rate", num("--lr"))
+    .option("--image-size <n>", "model input size (longest side, padded square)", int("--image-size"))
+    .option("--seed <n>", "seed of the split, order and augmentation", (v) => Number.parseInt(v, 10))
+    .option("--device <name>", "cpu | webgpu")
+    .option("--resume", "continue the run in --out where it stopped")
+    .option("--no-progress", "no progress bar (logs only)")
+    .action(async (f: TrainFlags) => {
+      const config = resolveConfig({ file: f.config, overrides: overridesFrom(f) });
+      await train({ data: f.data, out: f.out, config, resume: f.resume, progress: f.progress });
+    });
+
+  program
+    .command("predict")
+    .description(
+      "masks, probability, uncertainty and edge maps (PNG, safetensors, NIfTI) and overlays from a trained run",
+    )
+    .requiredOption("--model <run>", "run directory written by udeg train")
+    .requiredOption("--input <path>", "an image, a folder of images, or a NIfTI volume (.nii, .nii.gz)")
+    .requiredOption("--out <dir>", "output folder")
+    .option("--quiet", "no progress bar")
+    .action(async (f: { model: string; input: string; out: string; quiet?: boolean }) => {
+      await predictCommand(f);
+    });
+
+  program
+    .command("eval")
+    .description(
+      "Dice, IoU, HD95, ASSD and uncertainty quality (ECE, AUROC, UEO) of a run on a dataset split",
+    )
+    .requiredOption("--model <run>", "run directory written by udeg train")
+    .requiredOption("--data <dir>", "dataset folder")
+    .option("--split <part>", "train | val | test (default test)")
+    .option("--out <dir>", "where metrics.json/csv/md go (default RUN/eval-SPLIT)")
+    .option("--quiet", "no progress bar")
+    .action(
+      async (f: {
+        model: string;
+        data: string;
+        split?: "train" | "val" | "test";
+        out?: string;
+        quiet?: boolean;
+      }) => {
+        await evalCommand(f);
+      },
+    );
+}

@@ -1,0 +1,361 @@
+// `udeg train`: epochs of AdamW steps over a dataset, validation Dice, checkpoints written
+// atomically, a JSON-lines log, and resume.
+//
+// Resume gives the same result as an unbroken run: the data order and every augmentation come
+// from (seed, epoch, sample) only, and the checkpoint holds the parameters, both AdamW moments
+// and the step, so continuing from step N replays exactly what the unbroken run did after N.
+import { appendFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type Batch, DataLoader, type Dataset, openDataset, writeSplit } from "../data/index.js";
+import { HostTensor, NonFiniteLossError, type Schedule, warmupCosine, warmupPoly } from "../engine/index.js";
+import { dice } from "../eval/metrics.js";
+import { readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
+import { lossConfigOf, type UdegConfig } from "../udeg/config.js";
+import { edgeTarget } from "../udeg/edge-target.js";
+import { scheduledWeights } from "../udeg/losses.js";
+import { type ResolvedModel, resolveModel } from "../udeg/setup.js";
+import { buildInference, buildTrainGraph, edgeResolution } from "./graph.js";
+import { Progress } from "./progress.js";
+
+export interface TrainOptions {
+  data: string;
+  out: string;
+  config: UdegConfig;
+  resume?: boolean;
+  /** Progress bar and epoch lines (default true). */
+  progress?: boolean;
+  log?: (line: string) => void;
+  /** Test hook: called after every step; throwing simulates a killed run. */
+  afterStep?: (step: number) => void;
+}
+
+export interface TrainSummary {
+  steps: number;
+  epochs: number;
+  /** Best validation Dice (null without a val split). */
+  bestDice: number | null;
+  /** Dice of the last validation pass (on the test split when there is no val split). */
+  lastDice: number | null;
+  diceSplit: "val" | "test";
+  lastLoss: number;
+  runDir: string;
+  seconds: number;
+}
+
+export const RUN_FILES = {
+  config: "config.json",
+  split: "split.json",
+  log: "log.jsonl",
+  model: "model.safetensors",
+  last: join("checkpoints", "last.safetensors"),
+  summary: "summary.json",
+} as const;
+
+/** One-hot [B, K, H, W] from class indices [B, H, W]. */
+export function oneHot(labels: Uint8Array, batch: number, k: number, h: number, w: number): HostTensor {
+  const plane = h * w;
+  const out = new Float32Array(batch * k * plane);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < plane; i++) {
+      const c = labels[b * plane + i]!;
+      if (c < k) out[(b * k + c) * plane + i] = 1;
+    }
+  }
+  return new HostTensor("float32", [batch, k, h, w], out);
+}
+
+/** Edge targets [B, 2, e, e] from class indices [B, S, S]: nearest-downsample, then the morphological gradient. */
+export function edgeTargets(
+  labels: Uint8Array,
+  batch: number,
+  s: number,
+  e: number,
+  radius: number,
+): HostTensor {
+  const f = s / e;
+  const edges = new Uint8Array(batch * e * e);
+  for (let b = 0; b < batch; b++) {
+    const small = new Uint8Array(e * e);
+    for (let y = 0; y < e; y++) {
+      for (let x = 0; x < e; x++)
+        small[y * e + x] = labels[b * s * s + (y * f + (f >> 1)) * s + x * f + (f >> 1)]!;
+    }
+    edges.set(edgeTarget(small, e, e, radius), b * e * e);
+  }
+  return oneHot(edges, batch, 2, e, e);
+}
+
+function scheduleFor(config: UdegConfig, total: number): Schedule {
+  const t = config.train;
+  const o = { lr: t.lr, totalSteps: total, warmupSteps: Math.round(t.warmupFraction * total) };
+  return t.schedule === "cosine" ? warmupCosine(o) : warmupPoly(o);
+}
+
+function atomicJson(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
+  renameSync(`${path}.tmp`, path);
+}
+
+function tensorsOf(keys: readonly string[], values: readonly HostTensor[], prefix = "") {
+  const out: Record<string, { dtype: "float32"; shape: number[]; data: Float32Array }> = {};
+  keys.forEach((k, i) => {
+    out[prefix + k] = {
+      dtype: "float32",
+      shape: [...values[i]!.shape],
+      data: values[i]!.data as Float32Array,
+    };
+  });
+  return out;
+}
+
+/** Mean foreground Dice of a split with the current weights (argmax over classes). */
+export async function validationDice(
+  resolved: ResolvedModel,
+  weights: Map<string, HostTensor>,
+  ds: Dataset,
+  part: "val" | "test",
+  imageSize: number,
+): Promise<number | null> {
+  const samples = ds.part(part);
+  if (samples.length === 0) return null;
+  const infer = await buildInference(resolved.model, weights, 1);
+  const loader = new DataLoader(ds, samples, { batchSize: 1, imageSize, augment: false, prefetch: true });
+  const k = resolved.model.classes + 1;
+  const plane = imageSize * imageSize;
+  let sum = 0;
+  let n = 0;
+  for await (const batch of loader.batches(0)) {
+    const [prob] = await infer.fn.run([
+      new HostTensor("float32", [1, 3, imageSize, imageSize], batch.images),
+    ]);
+    const p = prob!.data as Float32Array;
+    const { resizedHeight: rh, resizedWidth: rw } = batch.info[0]!;
+    for (let c = 1; c < k; c++) {
+      const pred = new Uint8Array(rh * rw);
+      const gt = new Uint8Array(rh * rw);
+      for (let y = 0; y < rh; y++) {
+        for (let x = 0; x < rw; x++) {
+          const i = y * imageSize + x;
+          let best = 0;
+          for (let j = 1; j < k; j++) if (p[j * plane + i]! > p[best * plane + i]!) best = j;
+          pred[y * rw + x] = best === c ? 1 : 0;
+          gt[y * rw + x] = batch.masks[i] === c ? 1 : 0;
+        }
+      }
+      sum += dice(pred, gt);
+      n++;
+    }
+  }
+  return n ? sum / n : null;
+}
+
+export async function train(o: TrainOptions): Promise<TrainSummary> {
+  const t0 = performance.now();
+  const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const config = o.config;
+  const run = o.out;
+  const lastPath = join(run, RUN_FILES.last);
+  if (existsSync(join(run, RUN_FILES.config)) && !o.resume) {
+    throw new Error(`${run} already holds a run: pass --resume to continue it, or choose another --out`);
+  }
+  mkdirSync(join(run, "checkpoints"), { recursive: true });
+
+  const ds = await openDataset(o.data, { seed: config.train.seed });
+  log(ds.describe());
+  const classes = config.model.classes ?? Math.max(1, ds.numClasses - 1);
+  const trainSamples = ds.part("train");
+  const B = config.train.batchSize;
+  if (trainSamples.length < B) {
+    throw new Error(`${o.data}: ${trainSamples.length} training samples, fewer than --batch-size ${B}`);
+  }
+  const resolved = resolveModel(config, classes);
+  const s = resolved.model.cfg.imageSize;
+  const k = classes + 1;
+  atomicJson(join(run, RUN_FILES.config), { ...config, model: { ...config.model, classes } });
+  atomicJson(join(run, "sam_config.json"), resolved.model.cfg);
+  writeSplit(join(run, RUN_FILES.split), ds.split);
+
+  const graph = await buildTrainGraph({
+    model: resolved.model,
+    loss: lossConfigOf(config),
+    weights: resolved.weights,
+    trainable: resolved.trainable,
+    batch: B,
+    adamw: { weightDecay: config.train.weightDecay, clipNorm: config.train.clipNorm ?? undefined },
+    runtime: { ep: config.train.device },
+  });
+  const { step: trainer, keys } = graph;
+
+  const loader = new DataLoader(ds, trainSamples, {
+    batchSize: B,
+    imageSize: s,
+    augment: config.train.augment ? {} : false,
+    shuffle: true,
+    seed: config.train.seed,
+    dropLast: true,
+  });
+  const perEpoch = loader.length;
+  const total = Math.min(config.train.maxSteps ?? Number.POSITIVE_INFINITY, config.train.epochs * perEpoch);
+  const lrAt = scheduleFor(config, total);
+
+  let bestDice: number | null = null;
+  if (o.resume && existsSync(lastPath)) {
+    const ck = readSafetensors(lastPath);
+    const get = (prefix: string) =>
+      keys.map((key) => {
+        const t = ck.tensors.get(prefix + key);
+        if (!t)
+          throw new Error(
+            `${lastPath} lacks ${prefix + key}: it was written by a different model; start a new run`,
+          );
+        return new HostTensor("float32", t.shape, toFloat32(t));
+      });
+    trainer.load({
+      step: Number(ck.metadata.step),
+      params: get("param."),
+      m: get("adam_m."),
+      v: get("adam_v."),
+    });
+    bestDice = ck.metadata.best_dice ? Number(ck.metadata.best_dice) : null;
+    log(`resuming ${run} at step ${trainer.state.step} of ${total}`);
+  }
+
+  const saveLast = (epoch: number) => {
+    const st = trainer.state;
+    writeSafetensors(
+      lastPath,
+      {
+        ...tensorsOf(keys, st.params, "param."),
+        ...tensorsOf(keys, st.m, "adam_m."),
+        ...tensorsOf(keys, st.v, "adam_v."),
+      },
+      {
+        format: "udeg-train-state",
+        step: String(st.step),
+        epoch: String(epoch),
+        best_dice: bestDice === null ? "" : String(bestDice),
+      },
+    );
+  };
+  const currentWeights = () => {
+    const w = new Map(resolved.weights);
+    keys.forEach((key, i) => w.set(key, trainer.state.params[i]!));
+    return w;
+  };
+  const saveModel = (dice: number | null) => {
+    const st = trainer.state;
+    writeSafetensors(join(run, RUN_FILES.model), tensorsOf(keys, st.params), {
+      format: "udeg-adapter",
+      base_kind: resolved.base.kind,
+      base_path: resolved.base.path ?? "",
+      base_fingerprint: resolved.base.fingerprint ?? "",
+      step: String(st.step),
+      val_dice: dice === null ? "" : String(dice),
+    });
+  };
+
+  const progress = new Progress({ total, label: "train", silent: o.progress === false });
+  const e = edgeResolution(resolved.model);
+  const logLine = (record: Record<string, unknown>) =>
+    appendFileSync(join(run, RUN_FILES.log), `${JSON.stringify(record)}\n`);
+  const valPart = ds.part("val").length ? "val" : "test";
+  let lastLoss = Number.NaN;
+  let lastDice: number | null = null;
+
+  const feedsOf = (batch: Batch, step: number) => {
+    const w = scheduledWeights(lossConfigOf(config), step / Math.max(1, total));
+    const scalar = (v: number) => HostTensor.float32([v], []);
+    const feeds = [
+      new HostTensor("float32", [B, 3, s, s], batch.images),
+      oneHot(batch.masks, B, k, s, s),
+      scalar(w.kl),
+      scalar(w.edge),
+      scalar(w.gamma),
+      scalar(w.au),
+    ];
+    if (graph.hasEdge) feeds.push(edgeTargets(batch.masks, B, s, e, config.model.edge.width));
+    return feeds;
+  };
+
+  for (let epoch = Math.floor(trainer.state.step / perEpoch); trainer.state.step < total; epoch++) {
+    const skip = trainer.state.step - epoch * perEpoch; // batches of this epoch already trained (resume)
+    let index = 0;
+    for await (const batch of loader.batches(epoch)) {
+      if (index++ < skip) continue;
+      if (trainer.state.step >= total) break;
+      const step = trainer.state.step;
+      let result: Awaited<ReturnType<typeof trainer.step>>;
+      try {
+        result = await trainer.step(feedsOf(batch, step), lrAt(step));
+      } catch (err) {
+        if (err instanceof NonFiniteLossError) {
+          const terms = graph.terms.map((name, i) => `${name}=${err.extras[i]?.data[0]}`).join(", ");
+          progress.finish();
+          throw new Error(
+            `training stopped at step ${err.step} (epoch ${epoch}): the loss is ${err.loss} (${terms}). ` +
+              `The last good state is in ${lastPath}. Lower --lr, or check the images of batch ${batch.names.join(", ")}.`,
+          );
+        }
+        throw err;
+      }
+      lastLoss = result.loss;
+      const terms = Object.fromEntries(
+        graph.terms.map((name, i) => [name, result.extras[i]!.data[0] as number]),
+      );
+      logLine({
+        type: "step",
+        step: step + 1,
+        epoch,
+        loss: result.loss,
+        lr: lrAt(step),
+        grad_norm: result.gradNorm,
+        ...terms,
+      });
+      progress.update(trainer.state.step, { epoch: String(epoch + 1), loss: result.loss });
+      o.afterStep?.(trainer.state.step);
+    }
+    const epochDone = trainer.state.step >= (epoch + 1) * perEpoch || trainer.state.step >= total;
+    if (!epochDone) continue;
+    let valDice: number | null = null;
+    if ((epoch + 1) % config.train.validateEvery === 0 || trainer.state.step >= total) {
+      valDice = await validationDice(resolved, currentWeights(), ds, valPart, s);
+      // The best model is chosen on a validation split only; with none, the last one is kept and
+      // the test Dice is reported for information, never used to choose.
+      if (valPart === "val" && valDice !== null && (bestDice === null || valDice > bestDice)) {
+        bestDice = valDice;
+        saveModel(valDice);
+      }
+    }
+    if (valDice !== null) lastDice = valDice;
+    if (valPart !== "val") saveModel(valDice);
+    saveLast(epoch + 1);
+    logLine({
+      type: "epoch",
+      epoch,
+      step: trainer.state.step,
+      loss: lastLoss,
+      val_dice: valDice,
+      val_part: valPart,
+      best_dice: bestDice,
+    });
+    const best = bestDice === null ? "" : ` (best ${bestDice.toFixed(4)})`;
+    const shown = valDice === null ? "" : `, ${valPart} Dice ${valDice.toFixed(4)}`;
+    progress.note(`epoch ${epoch + 1}: loss ${lastLoss.toFixed(4)}${shown}${best}`);
+  }
+  progress.finish();
+  const summary: TrainSummary = {
+    steps: trainer.state.step,
+    epochs: Math.ceil(trainer.state.step / perEpoch),
+    bestDice,
+    lastDice,
+    diceSplit: valPart,
+    lastLoss,
+    runDir: run,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  atomicJson(join(run, RUN_FILES.summary), summary);
+  log(
+    `done: ${summary.steps} steps in ${summary.seconds.toFixed(0)} s; ${valPart} Dice ${(bestDice ?? lastDice)?.toFixed(4) ?? "n/a"}; model in ${join(run, RUN_FILES.model)}`,
+  );
+  return summary;
+}

@@ -1,0 +1,183 @@
+// The one typed, validated configuration of a UDEG-Net run: a preset, optionally a JSON file,
+// then command-line overrides, in that order. The resolved config is written into the run
+// directory, so a run can always be reproduced from its folder.
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { DEFAULT_LOSS, type LossConfig } from "./losses.js";
+
+const positiveInt = z.number().int().positive();
+const fraction = z.number().min(0).max(1);
+
+/** Architecture of a SAM trained from scratch (no checkpoint): small enough for a laptop CPU. */
+const ScratchSchema = z
+  .object({
+    patchSize: positiveInt.default(8),
+    encoderEmbedDim: positiveInt.default(96),
+    encoderDepth: positiveInt.default(4),
+    encoderNumHeads: positiveInt.default(4),
+    encoderGlobalAttnIndexes: z.array(z.number().int().nonnegative()).default([1, 3]),
+    windowSize: positiveInt.default(8),
+    promptEmbedDim: positiveInt.default(64),
+    decoderDepth: positiveInt.default(2),
+    decoderMlpDim: positiveInt.default(256),
+    decoderNumHeads: positiveInt.default(4),
+    iouHeadDepth: positiveInt.default(3),
+    iouHeadHiddenDim: positiveInt.default(64),
+    maskInChans: positiveInt.default(8),
+    mlpRatio: z.number().positive().default(4),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    preset: z.enum(["udeg", "samed", "no-edge", "no-evidential", "no-progressive"]).default("udeg"),
+    model: z
+      .object({
+        /** A SAM checkpoint (.pth/.safetensors) to adapt with LoRA; null = train from scratch or from `base`. */
+        sam: z.string().nullable().default(null),
+        /** Architecture of `sam`: a preset name or a config.json path. */
+        samArch: z.string().default("vit_b"),
+        /** A bundled base model (e.g. "tiny") to adapt with LoRA instead of a SAM checkpoint. */
+        base: z.string().nullable().default(null),
+        imageSize: positiveInt.default(128),
+        /** Foreground classes; null = from the dataset. */
+        classes: positiveInt.nullable().default(null),
+        scratch: ScratchSchema.default({}),
+        lora: z
+          .object({
+            rank: positiveInt.default(4),
+            alpha: z.number().positive().nullable().default(null),
+            targets: z.array(z.enum(["q", "k", "v", "proj", "mlp1", "mlp2"])).default(["q", "v"]),
+            blocks: z.array(z.number().int().nonnegative()).nullable().default(null),
+          })
+          .strict()
+          .default({}),
+        edge: z
+          .object({
+            enabled: z.boolean().default(true),
+            hidden: positiveInt.nullable().default(null),
+            maskPrompt: z.boolean().default(false),
+            sparseTokens: z.number().int().nonnegative().default(0),
+            /** Radius of the morphological gradient that makes the edge target. */
+            width: positiveInt.default(1),
+          })
+          .strict()
+          .default({}),
+        evidential: z.boolean().default(true),
+      })
+      .strict()
+      .default({}),
+    loss: z
+      .object({
+        ceWeight: z.number().nonnegative().default(DEFAULT_LOSS.ceWeight),
+        diceWeight: z.number().nonnegative().default(DEFAULT_LOSS.diceWeight),
+        klWeight: z.number().nonnegative().default(DEFAULT_LOSS.klWeight),
+        klAnnealFraction: fraction.default(DEFAULT_LOSS.klAnnealFraction),
+        edgeWeight: z.number().nonnegative().default(DEFAULT_LOSS.edgeWeight),
+        edgeGamma: z.number().nonnegative().default(DEFAULT_LOSS.edgeGamma),
+        edgeRampStart: fraction.default(DEFAULT_LOSS.edgeRampStart),
+        edgeRampEnd: fraction.default(DEFAULT_LOSS.edgeRampEnd),
+        auLambda0: z.number().nonnegative().default(DEFAULT_LOSS.auLambda0),
+      })
+      .strict()
+      .default({}),
+    train: z
+      .object({
+        epochs: positiveInt.default(30),
+        maxSteps: positiveInt.nullable().default(null),
+        batchSize: positiveInt.default(4),
+        lr: z.number().positive().default(2e-3),
+        weightDecay: z.number().nonnegative().default(0.01),
+        warmupFraction: fraction.default(0.05),
+        schedule: z.enum(["poly", "cosine"]).default("poly"),
+        clipNorm: z.number().positive().nullable().default(1),
+        seed: z.number().int().default(0),
+        augment: z.boolean().default(true),
+        device: z.enum(["cpu", "webgpu"]).default("cpu"),
+        /** Validate (Dice on the val split, or test when there is no val) every N epochs. */
+        validateEvery: positiveInt.default(1),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type UdegConfig = z.infer<typeof ConfigSchema>;
+export type PresetName = UdegConfig["preset"];
+
+/** What each preset switches, applied before the user's file and overrides. */
+export function presetPatch(preset: PresetName): Record<string, unknown> {
+  switch (preset) {
+    case "udeg":
+      return {};
+    case "samed":
+      return {
+        model: { edge: { enabled: false }, evidential: false },
+        loss: { klWeight: 0, edgeWeight: 0, auLambda0: 0 },
+      };
+    case "no-edge":
+      return { model: { edge: { enabled: false } }, loss: { edgeWeight: 0 } };
+    case "no-evidential":
+      return { model: { evidential: false }, loss: { klWeight: 0, auLambda0: 0 } };
+    case "no-progressive":
+      // The edge loss stays, but without the uncertainty weighting and without the ramp.
+      return { loss: { edgeGamma: 0, edgeRampStart: 0, edgeRampEnd: 0 } };
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+export function deepMerge(
+  base: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(patch)) {
+    out[k] = isObject(v) && isObject(out[k]) ? deepMerge(out[k] as Record<string, unknown>, v) : v;
+  }
+  return out;
+}
+
+export class ConfigError extends Error {}
+
+/** Validate a raw object; errors list every problem with its path. */
+export function parseConfig(raw: unknown, where = "config"): UdegConfig {
+  const r = ConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join(".") || "(top)"}: ${i.message}`);
+    throw new ConfigError(`${where} is not a valid udeg config:\n${lines.join("\n")}`);
+  }
+  return r.data;
+}
+
+/**
+ * Resolve a run's config: the preset's switches, then the file (if any), then `overrides`
+ * (a partial config, e.g. from the command line). The preset named in the file or overrides wins.
+ */
+export function resolveConfig(
+  options: { preset?: PresetName; file?: string; overrides?: Record<string, unknown> } = {},
+): UdegConfig {
+  let fromFile: Record<string, unknown> = {};
+  if (options.file) {
+    try {
+      fromFile = JSON.parse(readFileSync(options.file, "utf8"));
+    } catch (e) {
+      throw new ConfigError(`cannot read config ${options.file}: ${(e as Error).message}`);
+    }
+    if (!isObject(fromFile)) throw new ConfigError(`${options.file}: a config must be a JSON object`);
+  }
+  const overrides = options.overrides ?? {};
+  const preset = (overrides.preset ?? options.preset ?? fromFile.preset ?? "udeg") as PresetName;
+  const merged = deepMerge(deepMerge(deepMerge({ preset }, presetPatch(preset)), fromFile), {
+    ...overrides,
+    preset,
+  });
+  return parseConfig(merged, options.file ?? "config");
+}
+
+/** The loss settings of a config, with the head type they apply to. */
+export function lossConfigOf(config: UdegConfig): LossConfig {
+  return { ...config.loss, evidential: config.model.evidential };
+}

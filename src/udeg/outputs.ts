@@ -1,0 +1,130 @@
+// The files `udeg predict` writes for one image: mask, probability, uncertainty and edge maps
+// (16-bit PNG and float32 safetensors), and an overlay a person can look at.
+import { join } from "node:path";
+import { type RasterImage, writePng } from "../io/images.js";
+import { writeSafetensors } from "../io/index.js";
+import type { UdegPrediction } from "./predictor.js";
+
+/** 0..1 floats to a 16-bit grey PNG raster. */
+function toU16(values: Float32Array, width: number, height: number): RasterImage {
+  const data = new Uint16Array(values.length);
+  for (let i = 0; i < values.length; i++) data[i] = Math.round(Math.min(1, Math.max(0, values[i]!)) * 65535);
+  return { width, height, channels: 1, data, bitDepth: 16 };
+}
+
+/** Foreground probability: 1 - p(background). */
+export function foregroundProbability(p: UdegPrediction): Float32Array {
+  const plane = p.width * p.height;
+  const out = new Float32Array(plane);
+  for (let i = 0; i < plane; i++) out[i] = 1 - p.prob[i]!;
+  return out;
+}
+
+/** A perceptual dark-to-bright colour map (inferno-like), t in [0, 1] -> RGB 0..255. */
+export function heatColour(t: number): [number, number, number] {
+  const stops: [number, number, number, number][] = [
+    [0, 0, 0, 4],
+    [0.25, 87, 16, 110],
+    [0.5, 188, 55, 84],
+    [0.75, 249, 142, 9],
+    [1, 252, 255, 164],
+  ];
+  const x = Math.min(1, Math.max(0, t));
+  for (let i = 1; i < stops.length; i++) {
+    const [t1, r1, g1, b1] = stops[i]!;
+    const [t0, r0, g0, b0] = stops[i - 1]!;
+    if (x <= t1) {
+      const f = (x - t0) / (t1 - t0);
+      return [r0 + f * (r1 - r0), g0 + f * (g1 - g0), b0 + f * (b1 - b0)];
+    }
+  }
+  return [252, 255, 164];
+}
+
+/** Pixels of `labels` whose 4-neighbourhood holds another label. */
+export function contour(labels: Uint8Array, width: number, height: number): Uint8Array {
+  const out = new Uint8Array(labels.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const v = labels[y * width + x]!;
+      if (v === 0) continue;
+      const differs =
+        (x > 0 && labels[y * width + x - 1] !== v) ||
+        (x < width - 1 && labels[y * width + x + 1] !== v) ||
+        (y > 0 && labels[(y - 1) * width + x] !== v) ||
+        (y < height - 1 && labels[(y + 1) * width + x] !== v);
+      if (differs) out[y * width + x] = 1;
+    }
+  }
+  return out;
+}
+
+/**
+ * The overlay: the image in grey, the uncertainty as a heat map blended in proportion to the
+ * uncertainty itself (certain pixels stay clear), and the mask's contour in green.
+ * `grey` is the image as one 0..255 plane [H, W].
+ */
+export function overlayImage(p: UdegPrediction, grey: Float32Array): RasterImage {
+  const { width, height } = p;
+  const plane = width * height;
+  let maxU = 1e-6;
+  for (let i = 0; i < plane; i++) maxU = Math.max(maxU, p.uncertainty[i]!);
+  const edges = contour(p.labels, width, height);
+  const data = new Uint8Array(plane * 3);
+  for (let i = 0; i < plane; i++) {
+    const g = grey[i]!;
+    const t = p.uncertainty[i]! / maxU;
+    const [r, gg, b] = heatColour(t);
+    const a = 0.65 * t;
+    let rgb = [g * (1 - a) + r * a, g * (1 - a) + gg * a, g * (1 - a) + b * a];
+    if (edges[i]) rgb = [40, 255, 80];
+    for (let c = 0; c < 3; c++) data[i * 3 + c] = Math.round(Math.min(255, Math.max(0, rgb[c]!)));
+  }
+  return { width, height, channels: 3, data, bitDepth: 8 };
+}
+
+export interface WrittenPrediction {
+  mask: string;
+  probability: string;
+  uncertainty: string;
+  edge: string;
+  tensors: string;
+  overlay: string;
+}
+
+/** Write every output of one image into `dir`, named after `name`. */
+export async function writePrediction(
+  dir: string,
+  name: string,
+  p: UdegPrediction,
+  grey: Float32Array,
+): Promise<WrittenPrediction> {
+  const { width, height } = p;
+  const files: WrittenPrediction = {
+    mask: join(dir, `${name}_mask.png`),
+    probability: join(dir, `${name}_prob.png`),
+    uncertainty: join(dir, `${name}_uncertainty.png`),
+    edge: join(dir, `${name}_edge.png`),
+    tensors: join(dir, `${name}.safetensors`),
+    overlay: join(dir, `${name}_overlay.png`),
+  };
+  // Binary masks as 0/255 (viewable); multi-class masks as class indices.
+  const mask = p.classes === 1 ? p.labels.map((v) => (v ? 255 : 0)) : p.labels;
+  await writePng(files.mask, { width, height, channels: 1, data: mask, bitDepth: 8 });
+  const fg = foregroundProbability(p);
+  await writePng(files.probability, toU16(fg, width, height));
+  await writePng(files.uncertainty, toU16(p.uncertainty, width, height));
+  await writePng(files.edge, toU16(p.edge, width, height));
+  writeSafetensors(
+    files.tensors,
+    {
+      probability: { dtype: "float32", shape: [p.classes + 1, height, width], data: p.prob },
+      uncertainty: { dtype: "float32", shape: [height, width], data: p.uncertainty },
+      edge: { dtype: "float32", shape: [height, width], data: p.edge },
+      labels: { dtype: "uint8", shape: [height, width], data: p.labels },
+    },
+    { format: "udeg-prediction" },
+  );
+  await writePng(files.overlay, overlayImage(p, grey));
+  return files;
+}
