@@ -189,7 +189,7 @@ export class TrainStep {
         ...stateFeeds,
       ]);
       const loss = out[0]!.data[0] as number;
-      if (!Number.isFinite(loss)) throw new NonFiniteLossError(t, loss);
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(t, loss, this.result(out, 1 + 3 * n).extras);
       s.params = out.slice(1, 1 + n);
       s.m = out.slice(1 + n, 1 + 2 * n);
       s.v = out.slice(1 + 2 * n, 1 + 3 * n);
@@ -198,7 +198,7 @@ export class TrainStep {
     }
     const out = await this.fn.run([...s.params, ...inputs, scalar(lr)]);
     const loss = out[0]!.data[0] as number;
-    if (!Number.isFinite(loss)) throw new NonFiniteLossError(t, loss);
+    if (!Number.isFinite(loss)) throw new NonFiniteLossError(t, loss, this.result(out, 1 + n).extras);
     for (let i = 0; i < n; i++) {
       adamwHost(
         s.params[i]!.data as Float32Array,
@@ -249,6 +249,8 @@ export class NonFiniteLossError extends Error {
   constructor(
     readonly step: number,
     readonly loss: number,
+    /** The step's extra outputs (e.g. the loss terms), to tell which term went wrong. */
+    readonly extras: HostTensor[] = [],
   ) {
     super(
       `loss became ${loss} at step ${step}: lower the learning rate, enable gradient clipping, or check the inputs`,
