@@ -24,9 +24,11 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor | null, eps = 
     }
   }
   const statShape = x.shape.map((d, i) => (i < a ? d : 1));
+  // No bias: leave the optional input out rather than naming it "" (onnxruntime-node 1.30's
+  // level-2 graph optimiser crashes with a segfault on an empty trailing LayerNormalization input).
   return x.graph.addNode(
     "LayerNormalization",
-    [x, weight, bias],
+    bias ? [x, weight, bias] : [x, weight],
     { axis: { kind: "int", value: a }, epsilon: { kind: "float", value: eps } },
     [
       { shape: x.shape, dtype: x.dtype },

@@ -3,7 +3,7 @@
 
 import { fmtShape, HostTensor, type Tensor } from "../tensor.js";
 import { registerNonDifferentiable, registerVjp } from "../vjp.js";
-import { broadcastShapes, cast, equal, unbroadcast } from "./elementwise.js";
+import { add, broadcastShapes, cast, equal, less, unbroadcast, where } from "./elementwise.js";
 import { matmul } from "./linalg.js";
 
 function normAxis(axis: number, rank: number, op: string): number {
@@ -303,11 +303,13 @@ function zerosLike(t: Tensor): Tensor {
   return expand(t.graph.scalar(0, t.dtype), t.shape);
 }
 
+// Pad's adjoint is the opposite pad: crop what was padded, zero-fill what was cropped (negative
+// pads), so mixed signs work too. (A slice from pads[i] misread a negative pad as "from the end".)
 registerVjp("Pad", (n, [g]) => {
   const x = n.inputs[0]!;
   const pads = int64Values(n.inputs[1]!);
-  const specs = x.shape.map((d, i) => ({ axis: i, start: pads[i]!, end: pads[i]! + d }));
-  return [slice(g!, specs), null, null];
+  const inverse = x.shape.map((_, i) => [-pads[i]!, -pads[i + x.rank]!] as const);
+  return [pad(g!, inverse), null, null];
 });
 
 // Gather's adjoint as a one-hot product: move the gathered axis first, then
@@ -327,7 +329,10 @@ registerVjp("Gather", (n, [g]) => {
     ...post.map((_, i) => pre.length + nIdx + i),
   ];
   const gFlat = reshape(transpose(g!, perm), [m, -1]);
-  const hot = reshape(oneHot(idx, x.shape[axis]!, x.dtype as "float32"), [m, x.shape[axis]!]);
+  // Gather counts negative indices from the end; the one-hot must too (constant-folded when idx is).
+  const dim = x.shape[axis]!;
+  const wrapped = where(less(idx, 0), add(idx, dim), idx);
+  const hot = reshape(oneHot(wrapped, dim, x.dtype as "float32"), [m, dim]);
   const gx = matmul(transposeLast2(hot), gFlat); // [dim, pre*post]
   const back = reshape(gx, [x.shape[axis]!, ...pre, ...post]);
   const inv = [...pre.map((_, i) => i + 1), 0, ...post.map((_, i) => pre.length + 1 + i)];
