@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { evalCommand } from "../../src/cli/eval.js";
+import { predictCommand } from "../../src/cli/predict.js";
+import { readImage } from "../../src/io/images.js";
+import { readSafetensors, toFloat32 } from "../../src/io/index.js";
+import { makeNiftiHeader, readNifti, writeNifti } from "../../src/io/nifti.js";
+import { RUN_FILES, train } from "../../src/train/trainer.js";
+import { resolveConfig } from "../../src/udeg/config.js";
+import { ITK, sliceDataset, smallConfig } from "./helpers.js";
+
+const quiet = () => {};
+const runDir = () => join(mkdtempSync(join(tmpdir(), "udeg-run-")), "run");
+const FOUR = ["slice_020", "slice_030", "slice_040", "slice_050"];
+
+test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and eval work on its output", async () => {
+  const data = sliceDataset({ train: FOUR, val: ["slice_035"] });
+  const out = runDir();
+  const config = resolveConfig({ overrides: smallConfig({ lr: 5e-3, epochs: 100, maxSteps: 150, validateEvery: 25 }) });
+  const summary = await train({ data, out, config, progress: false, log: quiet });
+  assert.equal(summary.steps, 150);
+  for (const f of Object.values(RUN_FILES)) assert.ok(existsSync(join(out, f)), `${f} written`);
+  const log = readFileSync(join(out, RUN_FILES.log), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const steps = log.filter((r) => r.type === "step");
+  assert.equal(steps.length, 150);
+  for (const key of ["ce", "dice", "kl", "au", "edge"]) assert.ok(key in steps[0], `log has ${key}`);
+  assert.ok(steps.at(-1).loss < steps[0].loss / 2, `loss ${steps[0].loss} -> ${steps.at(-1).loss}`);
+
+  const r = await evalCommand({ model: out, data, split: "train", quiet: true }, quiet);
+  assert.ok(r.summary.mean.dice! >= 0.9, `train Dice ${r.summary.mean.dice}`);
+  assert.ok(r.summary.mean.auroc_u! > 0.5, `uncertainty AUROC ${r.summary.mean.auroc_u}`);
+  for (const f of Object.values(r.files)) assert.ok(existsSync(f));
+  const metrics = JSON.parse(readFileSync(r.files.json, "utf8"));
+  assert.deepEqual(Object.keys(metrics.mean).filter((k) => ["dice", "iou", "hd95", "assd", "ece", "auroc_u", "ueo"].includes(k)).sort(), ["assd", "auroc_u", "dice", "ece", "hd95", "iou", "ueo"]);
+  assert.equal(metrics.per_image.length, 4);
+
+  // predict on a file: every output, at the image's own size, mask agreeing with the ground truth
+  const pred = join(out, "pred");
+  await predictCommand({ model: out, input: join(ITK, "images", "slice_030.png"), out: pred, quiet: true }, quiet);
+  for (const suffix of ["_mask.png", "_prob.png", "_uncertainty.png", "_edge.png", "_overlay.png", ".safetensors"]) {
+    assert.ok(existsSync(join(pred, `slice_030${suffix}`)), suffix);
+  }
+  const mask = await readImage(join(pred, "slice_030_mask.png"));
+  const gt = await readImage(join(ITK, "masks", "slice_030.png"));
+  assert.equal(mask.width, gt.width);
+  let inter = 0;
+  let sum = 0;
+  for (let i = 0; i < gt.data.length; i++) {
+    const a = mask.data[i]! > 0 ? 1 : 0;
+    const b = gt.data[i]! > 0 ? 1 : 0;
+    inter += a * b;
+    sum += a + b;
+  }
+  assert.ok((2 * inter) / sum > 0.9, `Dice of the written mask ${(2 * inter) / sum}`);
+  assert.equal((await readImage(join(pred, "slice_030_prob.png"))).bitDepth, 16);
+  const tensors = readSafetensors(join(pred, "slice_030.safetensors")).tensors;
+  assert.deepEqual(tensors.get("probability")!.shape, [2, 128, 128]);
+  const u = toFloat32(tensors.get("uncertainty")!);
+  assert.ok(u.every((v) => v > 0 && v <= 1), "uncertainty in (0, 1]");
+
+  // predict on a NIfTI volume: NIfTI out with the input's geometry
+  const volDir = mkdtempSync(join(tmpdir(), "udeg-vol-"));
+  const slices = await Promise.all(FOUR.slice(0, 3).map((n) => readImage(join(ITK, "images", `${n}.png`))));
+  const [h, w] = [slices[0]!.height, slices[0]!.width];
+  // Voxel (i, j, z) with i the row: the slice is [i, j] (see getSlice).
+  const vol = new Uint8Array(h * w * 3);
+  slices.forEach((s, z) => {
+    for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) vol[i + h * (j + w * z)] = s.data[i * w + j]!;
+  });
+  const volPath = join(volDir, "brain.nii.gz");
+  await writeNifti(volPath, makeNiftiHeader([h, w, 3], "uint8", [0.9, 0.9, 3]), vol);
+  const volOut = join(volDir, "out");
+  await predictCommand({ model: out, input: volPath, out: volOut, quiet: true }, quiet);
+  const maskVol = await readNifti(join(volOut, "brain_mask.nii.gz"));
+  assert.deepEqual(maskVol.shape.slice(0, 3), [h, w, 3]);
+  assert.ok(Math.abs(maskVol.header.pixdim[3]! - 3) < 1e-6, "spacing kept");
+  const uncVol = await readNifti(join(volOut, "brain_uncertainty.nii.gz"));
+  assert.equal(uncVol.header.datatype, "float32");
+});
+
+test("resume after a kill gives the same result as an unbroken run", async () => {
+  const data = sliceDataset({ train: FOUR });
+  const config = resolveConfig({ overrides: smallConfig({ epochs: 3, augment: true, lr: 3e-3 }) });
+  const unbroken = runDir();
+  await train({ data, out: unbroken, config, progress: false, log: quiet });
+
+  const broken = runDir();
+  const kill = (step: number) => {
+    if (step === 3) throw new Error("killed");
+  };
+  await assert.rejects(train({ data, out: broken, config, progress: false, log: quiet, afterStep: kill }), /killed/);
+  await assert.rejects(train({ data, out: broken, config, progress: false, log: quiet }), /--resume/);
+  const summary = await train({ data, out: broken, config, resume: true, progress: false, log: quiet });
+  assert.equal(summary.steps, 6);
+
+  const a = readSafetensors(join(unbroken, RUN_FILES.last));
+  const b = readSafetensors(join(broken, RUN_FILES.last));
+  assert.equal(b.metadata.step, "6");
+  assert.deepEqual([...a.tensors.keys()].sort(), [...b.tensors.keys()].sort());
+  for (const [k, t] of a.tensors) {
+    const x = toFloat32(t);
+    const y = toFloat32(b.tensors.get(k)!);
+    let m = 0;
+    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]! - y[i]!));
+    assert.ok(m < 1e-5, `${k} differs by ${m}`);
+  }
+});
+
+test("a diverging run stops with the step and the cause, keeping the last good state", async () => {
+  const data = sliceDataset({ train: FOUR });
+  const config = resolveConfig({ overrides: smallConfig({ epochs: 50, lr: 1e8, clipNorm: null, warmupFraction: 0 }) });
+  await assert.rejects(train({ data, out: runDir(), config, progress: false, log: quiet }), (e: Error) => {
+    assert.match(e.message, /training stopped at step \d+ \(epoch \d+\): the loss is (NaN|Infinity|-Infinity)/);
+    assert.match(e.message, /ce=/);
+    assert.match(e.message, /Lower --lr/);
+    return true;
+  });
+});
+
+test("bad data gets a clear error naming the file", async () => {
+  const { writeFileSync } = await import("node:fs");
+  const data = sliceDataset({ train: FOUR });
+  writeFileSync(join(data, "masks", "slice_020.png"), "not a png");
+  const config = resolveConfig({ overrides: smallConfig({ epochs: 1 }) });
+  await assert.rejects(train({ data, out: runDir(), config, progress: false, log: quiet }), /slice_020\.png/);
+});
