@@ -2,53 +2,17 @@
 // original image size.
 //
 // The resize reproduces what segment-anything does, which is PIL's `Image.resize(BILINEAR)`
-// (torchvision's `resize` on a PIL image), to the bit: PIL resamples in two separable passes
-// (horizontal, then vertical) with a triangle filter that widens when downscaling (so it
-// antialiases), fixed-point weights with 22 fractional bits, and a uint8 rounding after each
-// pass. Plain float bilinear (align_corners=False, no antialias) differs by one grey level on
-// about a fifth of the pixels of an upscaled image, and by much more when downscaling.
+// (torchvision's `resize` on a PIL image), to the bit, with the data layer's PIL resampler (see
+// src/data/preprocess.ts): plain float bilinear (align_corners=False, no antialias) differs by
+// one grey level on about a fifth of the pixels of an upscaled image, and much more when
+// downscaling.
+import { resizeImage, toPlanar } from "../data/preprocess.js";
 import { linearInterpolationMatrix } from "../engine/index.js";
 import type { SamConfig } from "./config.js";
 
-const PRECISION_BITS = 22;
-
-/** PIL's fixed-point resampling coefficients for one axis: per output, first input index + weights. */
-function pilCoefficients(inSize: number, outSize: number): { start: Int32Array; weights: Int32Array[] } {
-  const scale = inSize / outSize;
-  const filterScale = Math.max(scale, 1);
-  const support = filterScale; // bilinear support 1.0, widened when downscaling
-  const start = new Int32Array(outSize);
-  const weights: Int32Array[] = [];
-  for (let o = 0; o < outSize; o++) {
-    const center = (o + 0.5) * scale;
-    const xmin = Math.max(Math.trunc(center - support + 0.5), 0);
-    const xmax = Math.min(Math.trunc(center + support + 0.5), inSize) - xmin;
-    const k = new Float64Array(xmax);
-    let total = 0;
-    for (let x = 0; x < xmax; x++) {
-      const t = Math.abs((x + xmin - center + 0.5) / filterScale);
-      k[x] = t < 1 ? 1 - t : 0;
-      total += k[x]!;
-    }
-    const fixed = new Int32Array(xmax);
-    for (let x = 0; x < xmax; x++) {
-      const w = total !== 0 ? k[x]! / total : 0;
-      fixed[x] = Math.trunc(w < 0 ? -0.5 + w * 2 ** PRECISION_BITS : 0.5 + w * 2 ** PRECISION_BITS);
-    }
-    start[o] = xmin;
-    weights.push(fixed);
-  }
-  return { start, weights };
-}
-
-function clip8(v: number): number {
-  const s = Math.floor(v / 2 ** PRECISION_BITS); // arithmetic shift right by 22
-  return s < 0 ? 0 : s > 255 ? 255 : s;
-}
-
 /**
  * Resize an interleaved uint8 image [H, W, C] to [outH, outW, C] exactly as PIL's BILINEAR
- * resize does (see the module comment).
+ * resize does (the data layer's resampler, run on the quantised 8-bit planes).
  */
 export function resizePilBilinear(
   src: Uint8Array,
@@ -58,42 +22,12 @@ export function resizePilBilinear(
   outH: number,
   outW: number,
 ): Uint8Array {
-  let cur = src;
-  let curW = width;
-  if (outW !== width) {
-    const { start, weights } = pilCoefficients(width, outW);
-    const out = new Uint8Array(height * outW * channels);
-    for (let y = 0; y < height; y++) {
-      for (let x = 0; x < outW; x++) {
-        const w = weights[x]!;
-        const x0 = start[x]!;
-        for (let c = 0; c < channels; c++) {
-          let ss = 2 ** (PRECISION_BITS - 1);
-          for (let k = 0; k < w.length; k++) ss += cur[(y * width + x0 + k) * channels + c]! * w[k]!;
-          out[(y * outW + x) * channels + c] = clip8(ss);
-        }
-      }
-    }
-    cur = out;
-    curW = outW;
-  }
-  if (outH !== height) {
-    const { start, weights } = pilCoefficients(height, outH);
-    const out = new Uint8Array(outH * curW * channels);
-    for (let y = 0; y < outH; y++) {
-      const w = weights[y]!;
-      const y0 = start[y]!;
-      for (let x = 0; x < curW; x++) {
-        for (let c = 0; c < channels; c++) {
-          let ss = 2 ** (PRECISION_BITS - 1);
-          for (let k = 0; k < w.length; k++) ss += cur[((y0 + k) * curW + x) * channels + c]! * w[k]!;
-          out[(y * curW + x) * channels + c] = clip8(ss);
-        }
-      }
-    }
-    cur = out;
-  }
-  return cur === src ? src.slice() : cur;
+  const planes = toPlanar(src, height, width, channels);
+  const resized = resizeImage({ data: planes, channels, height, width, quantized: true }, outH, outW).data;
+  const out = new Uint8Array(outH * outW * channels);
+  const n = outH * outW;
+  for (let c = 0; c < channels; c++) for (let i = 0; i < n; i++) out[i * channels + c] = resized[c * n + i]!;
+  return out;
 }
 
 /** segment-anything's ResizeLongestSide.get_preprocess_shape. */
