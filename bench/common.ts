@@ -40,8 +40,12 @@ const PEER_PYTHON = "/usr/bin/python3";
 
 /** Run a PyTorch peer script (Debian python3-torch) and parse the JSON it prints. */
 export function runPeer(script: string, args: string[] = []): Record<string, unknown> {
-  if (!existsSync(PEER_PYTHON)) throw new Error(`${PEER_PYTHON} not found: apt-get install -y python3-torch libopenblas0-pthread`);
-  const r = spawnSync(PEER_PYTHON, [script, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  if (!existsSync(PEER_PYTHON))
+    throw new Error(`${PEER_PYTHON} not found: apt-get install -y python3-torch libopenblas0-pthread`);
+  const r = spawnSync(PEER_PYTHON, [script, ...args], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   if (r.status !== 0) throw new Error(`peer ${script} failed with exit code ${r.status}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
 }
@@ -68,10 +72,15 @@ export function updateBenchmarksMd(name: string, body: string, file = "BENCHMARK
   const open = `<!-- bench:${name} -->`;
   const close = `<!-- /bench:${name} -->`;
   const section = `${open}\n${body.trim()}\n${close}`;
-  let text = existsSync(file) ? readFileSync(file, "utf8") : "# Benchmarks\n\nWritten by `npm run bench`; each section is replaced when its benchmark reruns.\n";
+  let text = existsSync(file)
+    ? readFileSync(file, "utf8")
+    : "# Benchmarks\n\nWritten by `npm run bench`; each section is replaced when its benchmark reruns.\n";
   const start = text.indexOf(open);
   const end = text.indexOf(close);
-  text = start >= 0 && end > start ? text.slice(0, start) + section + text.slice(end + close.length) : `${text.trimEnd()}\n\n${section}\n`;
+  text =
+    start >= 0 && end > start
+      ? text.slice(0, start) + section + text.slice(end + close.length)
+      : `${text.trimEnd()}\n\n${section}\n`;
   writeFileSync(file, text);
 }
 

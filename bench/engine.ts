@@ -7,7 +7,7 @@ import {
   Graph,
   gelu,
   grad,
-  HostTensor,
+  type HostTensor,
   layerNorm,
   linear,
   matmul,
@@ -22,7 +22,17 @@ import {
   TrainStep,
   transpose,
 } from "../src/engine/index.js";
-import { flag, machine, peakRssMb, round, runPeer, type Timing, time, updateBenchmarksMd, writeResults } from "./common.js";
+import {
+  flag,
+  machine,
+  peakRssMb,
+  round,
+  runPeer,
+  type Timing,
+  time,
+  updateBenchmarksMd,
+  writeResults,
+} from "./common.js";
 
 const [B, T, C, HEADS, MLP] = [2, 1024, 256, 8, 1024];
 
@@ -45,11 +55,19 @@ function vitBlock(x: Tensor, w: Record<string, Tensor>): Tensor {
   const hd = C / HEADS;
   const h = layerNorm(x, w.ln1_w!, w.ln1_b!, 1e-6);
   const qkv = transpose(reshape(linear(h, w.qkv_w!, w.qkv_b!), [B, T, 3, HEADS, hd]), [2, 0, 3, 1, 4]);
-  const [q, k, v] = split(qkv, [1, 1, 1], 0).map((t) => reshape(t, [B, HEADS, T, hd])) as [Tensor, Tensor, Tensor];
+  const [q, k, v] = split(qkv, [1, 1, 1], 0).map((t) => reshape(t, [B, HEADS, T, hd])) as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
   const attn = softmax(matmul(mul(q, 1 / Math.sqrt(hd)), transpose(k, [0, 1, 3, 2])), -1);
   const o = reshape(transpose(matmul(attn, v), [0, 2, 1, 3]), [B, T, C]);
   const x1 = add(x, linear(o, w.proj_w!, w.proj_b!));
-  const m = linear(gelu(linear(layerNorm(x1, w.ln2_w!, w.ln2_b!, 1e-6), w.fc1_w!, w.fc1_b!)), w.fc2_w!, w.fc2_b!);
+  const m = linear(
+    gelu(linear(layerNorm(x1, w.ln2_w!, w.ln2_b!, 1e-6), w.fc1_w!, w.fc1_b!)),
+    w.fc2_w!,
+    w.fc2_b!,
+  );
   return add(x1, m);
 }
 
@@ -123,7 +141,9 @@ async function benchConv(repeats: number, warmup: number): Promise<{ fwd: Timing
   const xb = gb.input("x", [2, 64, 128, 128]);
   const w = gb.input("w", [64, 64, 3, 3]);
   const b = gb.input("b", [64]);
-  const loss = reduceSum(mul(conv(xb, w, b, { padding: 1 }), gb.constant(randomTensor([2, 64, 128, 128], random))));
+  const loss = reduceSum(
+    mul(conv(xb, w, b, { padding: 1 }), gb.constant(randomTensor([2, 64, 128, 128], random))),
+  );
   const fwdbwd = await compile([xb, w, b], [loss, ...grad(loss, [w, b])]);
 
   return {

@@ -1,9 +1,9 @@
 // SAM benchmark: prompt-free ViT-B inference (random weights) at 1024 and 512, udeg vs. the
 // PyTorch reference implementation (bench/peer/sam_bench.py) in the same run.
-import { compile, Graph, HostTensor, randomTensor, rng } from "../src/engine/index.js";
+import { compile, Graph, type HostTensor, randomTensor, rng } from "../src/engine/index.js";
 import { SAM_PRESETS, type SamConfig } from "../src/sam/config.js";
-import { ParamStore } from "../src/sam/params.js";
 import { samForward, samWeightShapes } from "../src/sam/model.js";
+import { ParamStore } from "../src/sam/params.js";
 import { flag, machine, peakRssMb, runPeer, time, updateBenchmarksMd, writeResults } from "./common.js";
 
 /** Random weights of the right shapes: LayerNorm scales near 1, everything else small. */
@@ -11,7 +11,10 @@ function randomSamWeights(cfg: SamConfig, seed: number): Map<string, HostTensor>
   const random = rng(seed);
   const out = new Map<string, HostTensor>();
   for (const [key, shape] of samWeightShapes(cfg)) {
-    const isNormScale = /norm\d?\.weight$|neck\.[13]\.weight$|output_upscaling\.1\.weight$|mask_downscaling\.[14]\.weight$/.test(key);
+    const isNormScale =
+      /norm\d?\.weight$|neck\.[13]\.weight$|output_upscaling\.1\.weight$|mask_downscaling\.[14]\.weight$/.test(
+        key,
+      );
     const t = randomTensor(shape, random, [-0.02, 0.02]);
     if (isNormScale) (t.data as Float32Array).fill(1);
     out.set(key, t);
@@ -32,10 +35,18 @@ async function inferenceTime(size: number, repeats: number, warmup: number) {
 export async function benchSam(args: string[]): Promise<void> {
   const repeats = flag(args, "repeats", 3);
   const warmup = flag(args, "warmup", 1);
-  console.error(`sam: ViT-B prompt-free inference at 512 and 1024, ${repeats} runs after ${warmup} warm-up...`);
+  console.error(
+    `sam: ViT-B prompt-free inference at 512 and 1024, ${repeats} runs after ${warmup} warm-up...`,
+  );
   const t512 = await inferenceTime(512, repeats, warmup);
   const t1024 = await inferenceTime(1024, repeats, warmup);
-  const ours = { infer_1024_ms: t1024.median, infer_512_ms: t512.median, infer_1024_min_ms: t1024.min, infer_512_min_ms: t512.min, peak_rss_mb: peakRssMb() };
+  const ours = {
+    infer_1024_ms: t1024.median,
+    infer_512_ms: t512.median,
+    infer_1024_min_ms: t1024.min,
+    infer_512_min_ms: t512.min,
+    peak_rss_mb: peakRssMb(),
+  };
   console.error("sam: PyTorch peer...");
   const peer = runPeer("bench/peer/sam_bench.py", [`--repeats=${repeats}`, `--warmup=${warmup}`]);
   const results = { ...ours, ...peer, machine: machine(), threads: 2, date: new Date().toISOString() };

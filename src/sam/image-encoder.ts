@@ -273,7 +273,9 @@ function attention(
   if (chunk >= heads) {
     o = attend(q, k, v);
   } else {
-    const sizes = Array.from({ length: Math.ceil(heads / chunk) }, (_, i) => Math.min(chunk, heads - i * chunk));
+    const sizes = Array.from({ length: Math.ceil(heads / chunk) }, (_, i) =>
+      Math.min(chunk, heads - i * chunk),
+    );
     const [qs, ks, vs] = [q, k, v].map((u) => split(u, sizes, 1));
     o = concat(
       sizes.map((_, i) => attend(qs![i]!, ks![i]!, vs![i]!)),

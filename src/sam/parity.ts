@@ -197,17 +197,10 @@ async function gradientsFor(
       "grad",
     ),
   ];
-  params.forEach((p, i) =>
-    rows.push(
-      compare(
-        label,
-        `grad.${p.key}`,
-        outs[1 + i]!.data as Float32Array,
-        need(io, `grad.${p.key}`).data as Float32Array,
-        "grad",
-      ),
-    ),
-  );
+  for (const [i, p] of params.entries()) {
+    const got = outs[1 + i]!.data as Float32Array;
+    rows.push(compare(label, `grad.${p.key}`, got, need(io, `grad.${p.key}`).data as Float32Array, "grad"));
+  }
   return rows;
 }
 

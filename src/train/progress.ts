@@ -20,7 +20,6 @@ function fmtDuration(seconds: number): string {
 
 export class Progress {
   private readonly start = performance.now();
-  private done = 0;
   private lastPercentPrinted = -1;
   private readonly stream: NodeJS.WriteStream;
   private readonly tty: boolean;
@@ -32,7 +31,6 @@ export class Progress {
 
   /** Advance to `done` items (absolute), with extra fields to show (e.g. loss). */
   update(done: number, fields: Record<string, string | number> = {}): void {
-    this.done = done;
     if (this.o.silent) return;
     const elapsed = (performance.now() - this.start) / 1000;
     const rate = done / Math.max(elapsed, 1e-9);

@@ -239,7 +239,9 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   };
   const currentWeights = () => {
     const w = new Map(resolved.weights);
-    keys.forEach((key, i) => w.set(key, trainer.state.params[i]!));
+    keys.forEach((key, i) => {
+      w.set(key, trainer.state.params[i]!);
+    });
     return w;
   };
   const saveModel = (dice: number | null) => {

@@ -44,9 +44,9 @@ test("adamwHost matches torch.optim.AdamW over three steps", () => {
       bc2: 1 - 0.99 ** t,
     });
   });
-  [0.28311184, -0.838872969, 1.9503063].forEach((want, i) =>
-    assert.ok(Math.abs(p[i]! - want) < 1e-6, `${p[i]} vs ${want}`),
-  );
+  for (const [i, want] of [0.28311184, -0.838872969, 1.9503063].entries()) {
+    assert.ok(Math.abs(p[i]! - want) < 1e-6, `${p[i]} vs ${want}`);
+  }
 });
 
 /** A two-layer MLP on a fixed random regression problem. */
@@ -96,9 +96,9 @@ test("in-graph and host AdamW updates agree, with clipping", async () => {
     runs.push({ losses, params: step.state.params });
   }
   const [a, b] = runs as [(typeof runs)[0], (typeof runs)[0]];
-  a.losses.forEach((l, i) =>
-    assert.ok(Math.abs(l - b.losses[i]!) < 1e-5, `step ${i}: ${l} vs ${b.losses[i]}`),
-  );
+  for (const [i, l] of a.losses.entries()) {
+    assert.ok(Math.abs(l - b.losses[i]!) < 1e-5, `step ${i}: ${l} vs ${b.losses[i]}`);
+  }
   a.params.forEach((p, i) => {
     const [pa, pb] = [p.data as Float32Array, b.params[i]!.data as Float32Array];
     for (let k = 0; k < pa.length; k++) assert.ok(Math.abs(pa[k]! - pb[k]!) < 1e-5, `param ${i}[${k}]`);

@@ -6,14 +6,21 @@ import { join } from "node:path";
 export const ITK = "../shared/data/itk-t1-brain";
 
 /** A dataset folder with the given slices and a split.json of them. */
-export function sliceDataset(split: { train: readonly string[]; val?: readonly string[]; test?: readonly string[] }): string {
+export function sliceDataset(split: {
+  train: readonly string[];
+  val?: readonly string[];
+  test?: readonly string[];
+}): string {
   const dir = mkdtempSync(join(tmpdir(), "udeg-data-"));
   const names = [...split.train, ...(split.val ?? []), ...(split.test ?? [])];
   for (const sub of ["images", "masks"]) {
     mkdirSync(join(dir, sub));
     for (const n of names) copyFileSync(join(ITK, sub, `${n}.png`), join(dir, sub, `${n}.png`));
   }
-  writeFileSync(join(dir, "split.json"), JSON.stringify({ train: split.train, val: split.val ?? [], test: split.test ?? [] }));
+  writeFileSync(
+    join(dir, "split.json"),
+    JSON.stringify({ train: split.train, val: split.val ?? [], test: split.test ?? [] }),
+  );
   return dir;
 }
 
@@ -22,7 +29,15 @@ export function smallConfig(train: Record<string, unknown> = {}, model: Record<s
   return {
     model: {
       imageSize: 64,
-      scratch: { encoderEmbedDim: 48, encoderDepth: 2, encoderNumHeads: 2, encoderGlobalAttnIndexes: [1], promptEmbedDim: 32, decoderMlpDim: 64, iouHeadHiddenDim: 32 },
+      scratch: {
+        encoderEmbedDim: 48,
+        encoderDepth: 2,
+        encoderNumHeads: 2,
+        encoderGlobalAttnIndexes: [1],
+        promptEmbedDim: 32,
+        decoderMlpDim: 64,
+        iouHeadHiddenDim: 32,
+      },
       ...model,
     },
     train: { augment: false, batchSize: 2, ...train },

@@ -19,11 +19,16 @@ const FOUR = ["slice_020", "slice_030", "slice_040", "slice_050"];
 test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and eval work on its output", async () => {
   const data = sliceDataset({ train: FOUR, val: ["slice_035"] });
   const out = runDir();
-  const config = resolveConfig({ overrides: smallConfig({ lr: 5e-3, epochs: 100, maxSteps: 150, validateEvery: 25 }) });
+  const config = resolveConfig({
+    overrides: smallConfig({ lr: 5e-3, epochs: 100, maxSteps: 150, validateEvery: 25 }),
+  });
   const summary = await train({ data, out, config, progress: false, log: quiet });
   assert.equal(summary.steps, 150);
   for (const f of Object.values(RUN_FILES)) assert.ok(existsSync(join(out, f)), `${f} written`);
-  const log = readFileSync(join(out, RUN_FILES.log), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const log = readFileSync(join(out, RUN_FILES.log), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   const steps = log.filter((r) => r.type === "step");
   assert.equal(steps.length, 150);
   for (const key of ["ce", "dice", "kl", "au", "edge"]) assert.ok(key in steps[0], `log has ${key}`);
@@ -34,13 +39,28 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   assert.ok(r.summary.mean.auroc_u! > 0.5, `uncertainty AUROC ${r.summary.mean.auroc_u}`);
   for (const f of Object.values(r.files)) assert.ok(existsSync(f));
   const metrics = JSON.parse(readFileSync(r.files.json, "utf8"));
-  assert.deepEqual(Object.keys(metrics.mean).filter((k) => ["dice", "iou", "hd95", "assd", "ece", "auroc_u", "ueo"].includes(k)).sort(), ["assd", "auroc_u", "dice", "ece", "hd95", "iou", "ueo"]);
+  assert.deepEqual(
+    Object.keys(metrics.mean)
+      .filter((k) => ["dice", "iou", "hd95", "assd", "ece", "auroc_u", "ueo"].includes(k))
+      .sort(),
+    ["assd", "auroc_u", "dice", "ece", "hd95", "iou", "ueo"],
+  );
   assert.equal(metrics.per_image.length, 4);
 
   // predict on a file: every output, at the image's own size, mask agreeing with the ground truth
   const pred = join(out, "pred");
-  await predictCommand({ model: out, input: join(ITK, "images", "slice_030.png"), out: pred, quiet: true }, quiet);
-  for (const suffix of ["_mask.png", "_prob.png", "_uncertainty.png", "_edge.png", "_overlay.png", ".safetensors"]) {
+  await predictCommand(
+    { model: out, input: join(ITK, "images", "slice_030.png"), out: pred, quiet: true },
+    quiet,
+  );
+  for (const suffix of [
+    "_mask.png",
+    "_prob.png",
+    "_uncertainty.png",
+    "_edge.png",
+    "_overlay.png",
+    ".safetensors",
+  ]) {
     assert.ok(existsSync(join(pred, `slice_030${suffix}`)), suffix);
   }
   const mask = await readImage(join(pred, "slice_030_mask.png"));
@@ -59,7 +79,10 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   const tensors = readSafetensors(join(pred, "slice_030.safetensors")).tensors;
   assert.deepEqual(tensors.get("probability")!.shape, [2, 128, 128]);
   const u = toFloat32(tensors.get("uncertainty")!);
-  assert.ok(u.every((v) => v > 0 && v <= 1), "uncertainty in (0, 1]");
+  assert.ok(
+    u.every((v) => v > 0 && v <= 1),
+    "uncertainty in (0, 1]",
+  );
 
   // predict on a NIfTI volume: NIfTI out with the input's geometry
   const volDir = mkdtempSync(join(tmpdir(), "udeg-vol-"));
@@ -91,7 +114,10 @@ test("resume after a kill gives the same result as an unbroken run", async () =>
   const kill = (step: number) => {
     if (step === 3) throw new Error("killed");
   };
-  await assert.rejects(train({ data, out: broken, config, progress: false, log: quiet, afterStep: kill }), /killed/);
+  await assert.rejects(
+    train({ data, out: broken, config, progress: false, log: quiet, afterStep: kill }),
+    /killed/,
+  );
   await assert.rejects(train({ data, out: broken, config, progress: false, log: quiet }), /--resume/);
   const summary = await train({ data, out: broken, config, resume: true, progress: false, log: quiet });
   assert.equal(summary.steps, 6);
@@ -111,9 +137,14 @@ test("resume after a kill gives the same result as an unbroken run", async () =>
 
 test("a diverging run stops with the step and the cause, keeping the last good state", async () => {
   const data = sliceDataset({ train: FOUR });
-  const config = resolveConfig({ overrides: smallConfig({ epochs: 50, lr: 1e8, clipNorm: null, warmupFraction: 0 }) });
+  const config = resolveConfig({
+    overrides: smallConfig({ epochs: 50, lr: 1e8, clipNorm: null, warmupFraction: 0 }),
+  });
   await assert.rejects(train({ data, out: runDir(), config, progress: false, log: quiet }), (e: Error) => {
-    assert.match(e.message, /training stopped at step \d+ \(epoch \d+\): the loss is (NaN|Infinity|-Infinity)/);
+    assert.match(
+      e.message,
+      /training stopped at step \d+ \(epoch \d+\): the loss is (NaN|Infinity|-Infinity)/,
+    );
     assert.match(e.message, /ce=/);
     assert.match(e.message, /Lower --lr/);
     return true;

@@ -52,7 +52,11 @@ test("progressive edge loss weighs pixels by 1 + gamma * u_seg (by hand)", async
   };
   const cfg = { ...DEFAULT_LOSS, klWeight: 0, auLambda0: 0, edgeWeight: 1 };
   const seg = headOutputs(l, true);
-  const { total, terms } = udegLoss(cfg, weights, seg, y, { head: seg, target: y, segUncertainty: seg.uncertainty });
+  const { total, terms } = udegLoss(cfg, weights, seg, y, {
+    head: seg,
+    target: y,
+    segUncertainty: seg.uncertainty,
+  });
   const f = await compile([l, y, weights.kl, weights.edge, weights.gamma, weights.au], [total, terms.edge!]);
   const s = (v: number) => HostTensor.float32([v], []);
   const [tot, edge] = await f.run([logits, onehot, s(0), s(0.5), s(3), s(0)]);

@@ -319,7 +319,12 @@ function convWeightGradByTaps(
       xc,
       offsets.map((k, i) => {
         const start = k * geo.dilations[i]!;
-        return { axis: i + 2, start, end: start + (osp[i]! - 1) * geo.strides[i]! + 1, step: geo.strides[i]! };
+        return {
+          axis: i + 2,
+          start,
+          end: start + (osp[i]! - 1) * geo.strides[i]! + 1,
+          step: geo.strides[i]!,
+        };
       }),
     );
     const xs = reshape(window, [grp, c / grp, rows]);
@@ -329,7 +334,12 @@ function convWeightGradByTaps(
 }
 
 /** Small kernels by taps; large ones (where taps would be many thin products) by the swapped conv. */
-function convWeightGrad(input: Tensor, gradOut: Tensor, geo: ConvGeometry, weightShape: readonly number[]): Tensor {
+function convWeightGrad(
+  input: Tensor,
+  gradOut: Tensor,
+  geo: ConvGeometry,
+  weightShape: readonly number[],
+): Tensor {
   const taps = geo.kernel.reduce((a, b) => a * b, 1);
   return taps <= 49
     ? convWeightGradByTaps(input, gradOut, geo, weightShape)
