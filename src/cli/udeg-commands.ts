@@ -1,7 +1,10 @@
 // `udeg train`, `udeg predict`, `udeg eval`: the UDEG-Net workflow on a user's folder.
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { train } from "../train/trainer.js";
 import { type PresetName, resolveConfig } from "../udeg/config.js";
+import { exportRun } from "../udeg/export.js";
 import { evalCommand } from "./eval.js";
 import { predictCommand } from "./predict.js";
 
@@ -44,9 +47,10 @@ interface TrainFlags {
 export function overridesFrom(f: TrainFlags): Record<string, unknown> {
   const model: Record<string, unknown> = {};
   const trainPart: Record<string, unknown> = {};
-  if (f.sam !== undefined) model.sam = f.sam;
+  // Absolute, so that predict and eval find the checkpoint from any folder.
+  if (f.sam !== undefined) model.sam = resolve(f.sam);
   if (f.samArch !== undefined) model.samArch = f.samArch;
-  if (f.base !== undefined) model.base = f.base;
+  if (f.base !== undefined) model.base = existsSync(f.base) ? resolve(f.base) : f.base;
   if (f.imageSize !== undefined) model.imageSize = f.imageSize;
   if (f.epochs !== undefined) trainPart.epochs = f.epochs;
   if (f.maxSteps !== undefined) trainPart.maxSteps = f.maxSteps;
@@ -107,6 +111,17 @@ export function addUdegCommands(program: Command): void {
     .option("--quiet", "no progress bar")
     .action(async (f: { model: string; input: string; out: string; quiet?: boolean }) => {
       await predictCommand(f);
+    });
+
+  program
+    .command("export")
+    .description("a trained run as one ONNX file: uint8 image -> mask logits, probability, uncertainty, edge map")
+    .requiredOption("--model <run>", "run directory written by udeg train")
+    .requiredOption("--out <file>", "the .onnx file to write")
+    .option("--fp16", "store the weights as float16 (half the size; computed in float32)")
+    .action((f: { model: string; out: string; fp16?: boolean }) => {
+      const info = exportRun(f.model, f.out, { fp16: f.fp16 });
+      console.error(`wrote ${info.path} (${(info.bytes / 2 ** 20).toFixed(1)} MB): input ${info.inputs.join(", ")} -> ${info.outputs.join(", ")}`);
     });
 
   program

@@ -32,6 +32,7 @@ const ortType: Record<DType, ort.Tensor.Type> = {
   float16: "float16",
   int64: "int64",
   bool: "bool",
+  uint8: "uint8",
 };
 
 function toOrt(t: HostTensor): ort.Tensor {

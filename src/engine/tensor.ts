@@ -5,7 +5,7 @@
 // onnxruntime error. One recorded Node is exactly one ONNX node; autodiff.ts appends the backward
 // nodes to the same Graph, and onnx.ts serialises whatever part of it a function needs.
 
-export type DType = "float32" | "float16" | "int64" | "bool";
+export type DType = "float32" | "float16" | "int64" | "bool" | "uint8";
 
 export type HostData = Float32Array | Uint16Array | BigInt64Array | Uint8Array;
 
@@ -60,6 +60,7 @@ export function allocate(dtype: DType, n: number): HostData {
     case "int64":
       return new BigInt64Array(n);
     case "bool":
+    case "uint8":
       return new Uint8Array(n);
   }
 }

@@ -135,3 +135,10 @@ export function validateConfig(c: SamConfig, where = "config"): void {
 export function embeddingSize(c: SamConfig): number {
   return c.imageSize / c.patchSize;
 }
+
+/** The fixture-format JSON (snake_case keys) of a config: what configFromJson reads back. */
+export function configToJson(c: SamConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, field] of Object.entries(jsonKeys)) out[k] = c[field];
+  return out;
+}

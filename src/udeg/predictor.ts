@@ -36,40 +36,7 @@ export class UdegPredictor {
 
   /** Load a run directory written by `udeg train`. */
   static async load(runDir: string, runtime: RuntimeOptions = {}): Promise<UdegPredictor> {
-    const configPath = join(runDir, "config.json");
-    const modelPath = join(runDir, "model.safetensors");
-    for (const p of [configPath, modelPath]) {
-      if (!existsSync(p))
-        throw new Error(
-          `${runDir} is not a finished udeg run: ${p} is missing (train one with \`udeg train\`)`,
-        );
-    }
-    const config = parseConfig(JSON.parse(readFileSync(configPath, "utf8")), configPath);
-    const classes = config.model.classes ?? 1;
-    const adapter = readSafetensors(modelPath);
-    const meta = adapter.metadata;
-    if (meta.base_kind === "sam" || meta.base_kind === "bundled") {
-      const path = meta.base_path!;
-      if (!existsSync(path))
-        throw new Error(
-          `${modelPath} was trained from ${path}, which is missing: put the checkpoint back there`,
-        );
-      const fp = fingerprint(path);
-      if (meta.base_fingerprint && fp !== meta.base_fingerprint) {
-        throw new Error(
-          `${path} is not the checkpoint ${modelPath} was trained from (fingerprint ${fp}, expected ${meta.base_fingerprint})`,
-        );
-      }
-    }
-    const resolved = resolveModel(config, classes);
-    for (const [key, t] of adapter.tensors) {
-      const want = resolved.weights.get(key);
-      if (!want)
-        throw new Error(`${modelPath}: unexpected weight ${key}; the run's config does not match its model`);
-      if (want.shape.join() !== t.shape.join())
-        throw new Error(`${modelPath}: ${key} is [${t.shape}], the model needs [${want.shape}]`);
-      resolved.weights.set(key, new HostTensor("float32", t.shape, toFloat32(t)));
-    }
+    const { config, resolved } = loadRun(runDir);
     const infer = await buildInference(resolved.model, resolved.weights, 1, runtime);
     return new UdegPredictor(runDir, config, resolved, infer.fn, infer.hasEdge);
   }
@@ -123,4 +90,35 @@ function toThreeChannels(img: PlanarImage): PlanarImage {
   const data = new Float32Array(3 * n);
   for (let c = 0; c < 3; c++) data.set(img.data, c * n);
   return { ...img, data, channels: 3 };
+}
+
+/**
+ * A run's config and complete weights: the base it was trained from (checked against the
+ * fingerprint recorded at training time) with the run's trained weights on top.
+ */
+export function loadRun(runDir: string): { config: UdegConfig; resolved: ResolvedModel } {
+  const configPath = join(runDir, "config.json");
+  const modelPath = join(runDir, "model.safetensors");
+  for (const p of [configPath, modelPath]) {
+    if (!existsSync(p)) throw new Error(`${runDir} is not a finished udeg run: ${p} is missing (train one with \`udeg train\`)`);
+  }
+  const config = parseConfig(JSON.parse(readFileSync(configPath, "utf8")), configPath);
+  const adapter = readSafetensors(modelPath);
+  const meta = adapter.metadata;
+  if (meta.base_kind === "sam" || meta.base_kind === "bundled") {
+    const path = meta.base_path!;
+    if (!existsSync(path)) throw new Error(`${modelPath} was trained from ${path}, which is missing: put the checkpoint back there`);
+    const fp = fingerprint(path);
+    if (meta.base_fingerprint && fp !== meta.base_fingerprint) {
+      throw new Error(`${path} is not the checkpoint ${modelPath} was trained from (fingerprint ${fp}, expected ${meta.base_fingerprint})`);
+    }
+  }
+  const resolved = resolveModel(config, config.model.classes ?? 1);
+  for (const [key, t] of adapter.tensors) {
+    const want = resolved.weights.get(key);
+    if (!want) throw new Error(`${modelPath}: unexpected weight ${key}; the run's config does not match its model`);
+    if (want.shape.join() !== t.shape.join()) throw new Error(`${modelPath}: ${key} is [${t.shape}], the model needs [${want.shape}]`);
+    resolved.weights.set(key, new HostTensor("float32", t.shape, toFloat32(t)));
+  }
+  return { config, resolved };
 }

@@ -28,8 +28,9 @@ export interface ResolvedModel {
   base: BaseInfo;
 }
 
-/** Where the bundled bases live (assets/bases/NAME/ in the package). */
+/** A base's folder: a path to one (model.safetensors + config.json), or a bundled name (assets/bases/NAME). */
 export function bundledBaseDir(name: string): string {
+  if (existsSync(join(name, "model.safetensors")) && existsSync(join(name, "config.json"))) return name;
   const here = dirname(fileURLToPath(import.meta.url));
   // src/udeg -> repo root (from src/ or dist/src/)
   const roots = [join(here, "..", ".."), join(here, "..", "..", "..")];

@@ -119,7 +119,7 @@ export function clip(x: Tensor, min?: number, max?: number): Tensor {
   return g.addNode("Clip", [x, lo, hi], {}, [{ shape: x.shape, dtype: x.dtype }])[0]!;
 }
 
-const onnxDtypeCode: Record<DType, number> = { float32: 1, bool: 9, int64: 7, float16: 10 };
+const onnxDtypeCode: Record<DType, number> = { float32: 1, uint8: 2, bool: 9, int64: 7, float16: 10 };
 
 export function cast(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return x;

@@ -1,0 +1,48 @@
+// Bundled base models: a small SAM-architecture network trained on phantoms (`udeg pretrain`),
+// stored as SAM weights + the fixture-format config + a manifest, so that `--base NAME` can
+// LoRA-adapt it like a real SAM checkpoint on machines without one.
+import { createHash } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { readSafetensors, writeSafetensors } from "../io/index.js";
+import { configToJson, type SamConfig } from "../sam/config.js";
+
+export interface BaseManifest {
+  name: string;
+  command: string;
+  seed: number;
+  data: string;
+  steps: number;
+  /** sha256 of model.safetensors. */
+  sha256: string;
+  metrics: Record<string, number | null>;
+  createdAt: string;
+}
+
+const SAM_KEY = /^(image_encoder|prompt_encoder|mask_decoder)\./;
+
+/**
+ * Turn a finished from-scratch run into a base: its SAM weights (the UDEG-Net parts and the
+ * optimiser state are left out), the SAM architecture, and a manifest saying how it was made.
+ */
+export function exportBase(runDir: string, outDir: string, manifest: Omit<BaseManifest, "sha256">): BaseManifest {
+  const model = readSafetensors(join(runDir, "model.safetensors"));
+  const cfg = JSON.parse(readFileSync(join(runDir, "sam_config.json"), "utf8")) as SamConfig;
+  // The run's decoder has one mask token per class (SAMed), not SAM's 3 + 1.
+  const tokens = model.tensors.get("mask_decoder.mask_tokens.weight")?.shape[0];
+  if (tokens) cfg.numMultimaskOutputs = tokens - 1;
+  mkdirSync(outDir, { recursive: true });
+  const tensors = Object.fromEntries([...model.tensors].filter(([k]) => SAM_KEY.test(k)));
+  const modelPath = join(outDir, "model.safetensors");
+  writeSafetensors(modelPath, tensors, { format: "udeg-base", name: manifest.name });
+  const sha256 = createHash("sha256").update(readFileSync(modelPath)).digest("hex");
+  const full: BaseManifest = { ...manifest, sha256 };
+  for (const [file, value] of [
+    ["config.json", configToJson(cfg)],
+    ["manifest.json", full],
+  ] as const) {
+    writeFileSync(join(outDir, `${file}.tmp`), `${JSON.stringify(value, null, 2)}\n`);
+    renameSync(join(outDir, `${file}.tmp`), join(outDir, file));
+  }
+  return full;
+}
