@@ -105,8 +105,15 @@ export class ShapeRecorder extends ParamStore {
     super(graph, new Map());
   }
 
+  private readonly inputs = new Map<string, Tensor>();
+
   override get(key: string, shape: readonly number[]): Tensor {
+    const seen = this.inputs.get(key);
+    if (seen && seen.shape.join() === shape.join()) return seen;
+    if (seen) throw new Error(`weight ${key} used with shapes [${seen.shape}] and [${shape}]`);
     this.shapes.set(key, [...shape]);
-    return this.graph.input(`${key}#${this.shapes.size}`, shape);
+    const t = this.graph.input(`${key}#shape`, shape);
+    this.inputs.set(key, t);
+    return t;
   }
 }
