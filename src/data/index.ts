@@ -5,6 +5,7 @@ export * from "./dataset.js";
 export * from "./errors.js";
 export * from "./loader.js";
 export * from "./masks.js";
+export * from "./phantoms.js";
 export * from "./preprocess.js";
 export * from "./rng.js";
 export * from "./split.js";

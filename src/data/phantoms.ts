@@ -9,8 +9,8 @@
 //   black border;
 // - shapes: ellipses, rotated rectangles and blobs on textured backgrounds.
 // Every generator takes { seed, size, difficulty } plus its own knobs and is deterministic: the
-// same options give the same bytes on every machine (only the seeded Rng and IEEE arithmetic are
-// used). The random draws do not depend on difficulty, so one seed at two difficulties is the same
+// same options give the same bytes (only the seeded Rng is used; Math.sin/exp/pow come from V8's
+// own fdlibm port, so a different Node version could in principle move a pixel by one level). The random draws do not depend on difficulty, so one seed at two difficulties is the same
 // scene with different contrast, noise, missing edges and shadow strength.
 
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -160,7 +160,7 @@ export interface PhantomMetaByKind {
 const TAU = 2 * Math.PI;
 
 function clamp01(x: number): number {
-  return x < 0 ? 0 : x > 1 ? 1 : x;
+  return x < 0 ? 0 : Math.min(x, 1);
 }
 
 function lerp(a: number, b: number, t: number): number {
@@ -467,7 +467,16 @@ function rasterBlob(blob: Blob, w: number, h: number, margin = 8): BlobRaster {
 }
 
 /** Signed distance (pixels, negative inside) of a rectangle, half sides a, b, rotated by (cos c, sin s). */
-function rectSd(x: number, y: number, cx: number, cy: number, a: number, b: number, c: number, s: number): number {
+function rectSd(
+  x: number,
+  y: number,
+  cx: number,
+  cy: number,
+  a: number,
+  b: number,
+  c: number,
+  s: number,
+): number {
   const dx = x - cx;
   const dy = y - cy;
   const qx = Math.abs(dx * c + dy * s) - a;
@@ -481,7 +490,7 @@ function rectSd(x: number, y: number, cx: number, cy: number, a: number, b: numb
 function finish<M>(planes: Float32Array, size: number, mask: Uint8Array, meta: M): Phantom<M> {
   for (let i = 0; i < planes.length; i++) {
     const v = Math.round(planes[i]!);
-    planes[i] = v < 0 ? 0 : v > 255 ? 255 : v;
+    planes[i] = v <= 0 ? 0 : Math.min(v, 255); // no -0
   }
   return {
     image: { data: planes, channels: 3, height: size, width: size, quantized: true },
@@ -683,32 +692,34 @@ export function ultrasoundLesion(options: UltrasoundOptions): Phantom<Ultrasound
   const nArcs = 1 + rng.int(3);
   const arcWeights = Array.from({ length: nArcs }, () => rng.uniform(0.5, 1.5));
   const arcTotal = arcWeights.reduce((s, v) => s + v, 0);
-  const arcs = arcWeights.map((wgt) => ({
-    centre: rng.uniform(-Math.PI, Math.PI),
-    half: (Math.PI * missingEdgeFraction * wgt) / arcTotal,
-  }));
+  const arcCentre = new Float64Array(nArcs);
+  const arcHalf = new Float64Array(nArcs);
+  arcWeights.forEach((wgt, k) => {
+    arcCentre[k] = rng.uniform(-Math.PI, Math.PI);
+    arcHalf[k] = (Math.PI * missingEdgeFraction * wgt) / arcTotal;
+  });
   const edgeBlur = lerp(0.7, 2.0, d) * px;
   const rEff = 0.5 * (lesion.a + lesion.b);
   // The lesion replaces the tissue (interfaces and texture included) by its own low echo level.
-  const lesionFactor = new Float32Array(n).fill(1);
   for (let i = 0; i < n; i++) {
     const sd = raster.sd[i]!;
     if (sd > 3 * edgeBlur) continue;
     let missing = 0;
-    for (const arc of arcs) {
-      const off = Math.abs(angleDiff(raster.phi[i]!, arc.centre));
-      missing = Math.max(missing, 1 - smoothstep(arc.half - 0.25, arc.half + 0.25, off));
+    for (let k = 0; k < nArcs; k++) {
+      const off = Math.abs(angleDiff(raster.phi[i]!, arcCentre[k]!));
+      missing = Math.max(missing, 1 - smoothstep(arcHalf[k]! - 0.25, arcHalf[k]! + 0.25, off));
     }
     const ramp = edgeBlur + missing * 0.8 * rEff;
     const wIn = smoothstep(-edgeBlur, ramp, -sd);
     const inner = Math.max(0.05, 1 + internalTexture * internal[i]!);
     tissue[i] = tissue[i]! * (1 - wIn) + wIn * (1 - contrast) * layerEcho[i]! * inner;
   }
+  const lobuleFactor = new Float32Array(n).fill(1);
   for (const lob of lobules) {
     const r = rasterBlob(lob, S, S, 3 * px);
     for (let i = 0; i < n; i++) {
       const w = smoothstep(1.5 * px, -2 * px, r.sd[i]!);
-      if (w > 0) lesionFactor[i]! *= 1 - lobuleDark * w;
+      if (w > 0) lobuleFactor[i]! *= 1 - lobuleDark * w;
     }
   }
 
@@ -757,7 +768,8 @@ export function ultrasoundLesion(options: UltrasoundOptions): Phantom<Ultrasound
     if (ramp <= 0) continue;
     let f = 1;
     if (posterior === "shadow") f -= posteriorStrength * presentS[b]! * ramp * (1 - 0.3 * clamp01(below));
-    else if (posterior === "enhancement") f += posteriorStrength * presentS[b]! * ramp * Math.exp(-below / 0.3);
+    else if (posterior === "enhancement")
+      f += posteriorStrength * presentS[b]! * ramp * Math.exp(-below / 0.3);
     if (edgeShadows) f *= 1 - 0.55 * edgeStreakS[b]! * ramp;
     posteriorF[i] = Math.max(0.02, f);
   }
@@ -806,7 +818,7 @@ export function ultrasoundLesion(options: UltrasoundOptions): Phantom<Ultrasound
       (1 + tgcAmp * Math.sin(3 * depth + tgcPhase)) *
       (1 - 0.3 * lat ** 4) *
       (1 + nearBright * Math.exp(-depth / 0.04));
-    const amp = tissue[i]! * lesionFactor[i]! * posteriorF[i]! * g;
+    const amp = tissue[i]! * lobuleFactor[i]! * posteriorF[i]! * g;
     const s = (speckle[i]! / sMean) ** speckleExp;
     const v = amp * s + noiseFloor * Math.abs(re[i]!);
     const db = 20 * Math.log10(Math.max(v, 1e-5));
@@ -932,7 +944,11 @@ export function endoscopyPolyp(options: EndoscopyOptions): Phantom<EndoscopyMeta
     const height = S * rng.uniform(0.015, 0.04);
     const arcC = rng.uniform(-Math.PI, Math.PI);
     const arcHalf = rng.uniform(0.4, 1.6);
-    const wig = [1, 2, 3].map((j) => ({ amp: (rng.normal() * 0.08) / j, k: j + rng.int(2), ph: rng.uniform(0, TAU) }));
+    const wig = [1, 2, 3].map((j) => ({
+      amp: (rng.normal() * 0.08) / j,
+      k: j + rng.int(2),
+      ph: rng.uniform(0, TAU),
+    }));
     const foldR = new Float32Array(RADIUS_BINS + 1);
     for (let j = 0; j <= RADIUS_BINS; j++) {
       const p = -Math.PI + (TAU * j) / RADIUS_BINS;
@@ -965,7 +981,15 @@ export function endoscopyPolyp(options: EndoscopyOptions): Phantom<EndoscopyMeta
   // --- Vessels: smooth random walks with branches, splatted as soft lines.
   const vesselMap = new Float32Array(n);
   const nVessels = Math.round(rng.uniform(3, 9) * (options.vessels ?? 1));
-  const walk = (x: number, y: number, ang: number, len: number, width: number, strength: number, depth: number) => {
+  const walk = (
+    x: number,
+    y: number,
+    ang: number,
+    len: number,
+    width: number,
+    strength: number,
+    depth: number,
+  ) => {
     let curv = rng.normal() * 0.03;
     for (let s = 0; s < len; s += 0.5) {
       curv = 0.93 * curv + 0.02 * rng.normal();
@@ -986,7 +1010,15 @@ export function endoscopyPolyp(options: EndoscopyOptions): Phantom<EndoscopyMeta
         }
       }
       if (depth < 2 && rng.chance(0.012)) {
-        walk(x, y, ang + (rng.chance(0.5) ? 1 : -1) * rng.uniform(0.4, 1.2), len * 0.4, width * 0.7, strength * 0.8, depth + 1);
+        walk(
+          x,
+          y,
+          ang + (rng.chance(0.5) ? 1 : -1) * rng.uniform(0.4, 1.2),
+          len * 0.4,
+          width * 0.7,
+          strength * 0.8,
+          depth + 1,
+        );
       }
     }
   };
@@ -1169,7 +1201,11 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
   const maxShapes = options.maxShapes ?? 3;
   const kinds = options.kinds ?? (["ellipse", "rectangle", "blob"] as const);
   if (!Number.isInteger(maxShapes) || maxShapes < 1) {
-    throw new DatasetError("(phantoms: shapes)", "bad-argument", `maxShapes must be an integer >= 1, got ${maxShapes}`);
+    throw new DatasetError(
+      "(phantoms: shapes)",
+      "bad-argument",
+      `maxShapes must be an integer >= 1, got ${maxShapes}`,
+    );
   }
   if (kinds.length === 0) {
     throw new DatasetError("(phantoms: shapes)", "bad-argument", "kinds must name at least one shape kind");
@@ -1254,8 +1290,18 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
     // Brighter or darker than the background, with odds by the room there is on each side.
     const bgLum = (bgMean[0]! + bgMean[1]! + bgMean[2]!) / 3;
     const lumSign = rng.next() < (255 - bgLum) / 255 ? 1 : -1;
-    const mag = rng.uniform(70, 130) * contrast;
-    const fill = bgMean.map((m, c) => Math.max(5, Math.min(250, m + mag * (0.6 * dir[c]! + 0.6 * lumSign))));
+    const mag = rng.uniform(70, 130);
+    // The full-contrast colour, kept in range (the other way round when clipping ate most of the
+    // distance), then moved towards the background by the difficulty's contrast.
+    const target = (sign: number) =>
+      bgMean.map((m, c) => Math.max(5, Math.min(250, m + mag * (0.6 * dir[c]! + 0.6 * sign))));
+    const dist = (f: number[]) => Math.sqrt(f.reduce((acc, v, c) => acc + (v - bgMean[c]!) ** 2, 0));
+    let full = target(lumSign);
+    if (dist(full) < 0.6 * mag) {
+      const other = target(-lumSign);
+      if (dist(other) > dist(full)) full = other;
+    }
+    const fill = full.map((v, c) => bgMean[c]! + contrast * (v - bgMean[c]!));
     const texture = fractalImage(rng, S, S, rng.uniform(2, 10) * px, 2);
     const texAmp = rng.uniform(2, 15);
     const shade = rng.uniform(0, 0.25);
@@ -1269,7 +1315,12 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
         for (let x = 0; x < S; x++) sd[y * S + x] = rectSd(x + 0.5, y + 0.5, cx, cy, rx, ry, c, s);
       }
     } else {
-      sd = rasterBlob(randomBlob(rng, cx, cy, rx, ry, rot, kind === "blob" ? irregular : 0), S, S, edge + 2).sd;
+      sd = rasterBlob(
+        randomBlob(rng, cx, cy, rx, ry, rot, kind === "blob" ? irregular : 0),
+        S,
+        S,
+        edge + 2,
+      ).sd;
     }
     for (let y = 0; y < S; y++) {
       for (let x = 0; x < S; x++) {
@@ -1329,7 +1380,12 @@ export function generatePhantom<K extends PhantomKind>(
     case "shapes":
       return shapes(options as ShapesOptions) as Phantom<PhantomMetaByKind[K]>;
     default:
-      throw new DatasetError("(phantoms)", "bad-argument", `unknown phantom kind ${JSON.stringify(kind)}`, `Use one of ${PHANTOM_KINDS.join(", ")}.`);
+      throw new DatasetError(
+        "(phantoms)",
+        "bad-argument",
+        `unknown phantom kind ${JSON.stringify(kind)}`,
+        `Use one of ${PHANTOM_KINDS.join(", ")}.`,
+      );
   }
 }
 
@@ -1376,14 +1432,23 @@ export function encodePhantomPngs(p: Phantom<unknown>): { image: Uint8Array; mas
  * Synchronous (a few ms per 128 px sample). Files of the same names are overwritten; other
  * files in DIR are left alone. Returns the sample names (without extension), in index order.
  */
-export function writePhantomDataset(dir: string, kind: PhantomKind, options: PhantomDatasetOptions): string[] {
+export function writePhantomDataset(
+  dir: string,
+  kind: PhantomKind,
+  options: PhantomDatasetOptions,
+): string[] {
   const { count } = options;
   const size = options.size ?? 128;
   const seed = options.seed ?? 0;
   const difficulty = options.difficulty ?? 0.5;
   const fractions = options.split ?? [0.7, 0.1, 0.2];
   if (!PHANTOM_KINDS.includes(kind)) {
-    throw new DatasetError(dir, "bad-argument", `unknown phantom kind ${JSON.stringify(kind)}`, `Use one of ${PHANTOM_KINDS.join(", ")}.`);
+    throw new DatasetError(
+      dir,
+      "bad-argument",
+      `unknown phantom kind ${JSON.stringify(kind)}`,
+      `Use one of ${PHANTOM_KINDS.join(", ")}.`,
+    );
   }
   if (!Number.isInteger(count) || count < 1) {
     throw new DatasetError(dir, "bad-argument", `count must be a positive integer, got ${count}`);
