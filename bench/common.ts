@@ -1,7 +1,9 @@
 // Shared pieces of the benchmarks: timing, the machine description, the PyTorch peer, results.
-import { execFileSync, spawnSync } from "node:child_process";
+import { type ChildProcessByStdio, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
 
 export interface Timing {
   median: number;
@@ -48,6 +50,67 @@ export function runPeer(script: string, args: string[] = []): Record<string, unk
   });
   if (r.status !== 0) throw new Error(`peer ${script} failed with exit code ${r.status}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!);
+}
+
+/**
+ * A PyTorch peer kept running and driven by commands on its stdin, one JSON line per answer
+ * (bench/peer/udeg_step.py --serve): lets a benchmark alternate blocks of its own and the peer's
+ * runs, so that both see the same machine load.
+ */
+export class PeerProcess {
+  private readonly lines: string[] = [];
+  private readonly waiting: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  private exited: Error | null = null;
+
+  private constructor(
+    private readonly child: ChildProcessByStdio<Writable, Readable, null>,
+    private readonly script: string,
+  ) {
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      const w = this.waiting.shift();
+      if (w) w.resolve(line);
+      else this.lines.push(line);
+    });
+    child.on("close", (code) => {
+      this.exited = new Error(`peer ${script} exited with code ${code}`);
+      for (const w of this.waiting.splice(0)) w.reject(this.exited);
+    });
+  }
+
+  static start(script: string, args: string[] = []): PeerProcess {
+    if (!existsSync(PEER_PYTHON))
+      throw new Error(`${PEER_PYTHON} not found: apt-get install -y python3-torch libopenblas0-pthread`);
+    const child = spawn(PEER_PYTHON, [script, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+    return new PeerProcess(child, script);
+  }
+
+  /** The peer's next JSON line. */
+  next(): Promise<Record<string, unknown>> {
+    const line = this.lines.shift();
+    const text =
+      line !== undefined
+        ? Promise.resolve(line)
+        : this.exited
+          ? Promise.reject(this.exited)
+          : new Promise<string>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    return text.then((l) => {
+      try {
+        return JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        throw new Error(`peer ${this.script} printed a line that is not JSON: ${l}`);
+      }
+    });
+  }
+
+  /** Send one command line and wait for its answer. */
+  request(command: string): Promise<Record<string, unknown>> {
+    this.child.stdin.write(`${command}\n`);
+    return this.next();
+  }
+
+  kill(): void {
+    if (this.child.exitCode === null) this.child.kill();
+  }
 }
 
 export function gitRevision(): string {

@@ -1,10 +1,14 @@
 // `npm run bench -- NAME...`: run the named benchmarks (all when none is named).
 import { benchEngine } from "./engine.js";
+import { benchQuality } from "./quality.js";
 import { benchSam } from "./sam.js";
+import { benchTrain } from "./train.js";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
+  quality: benchQuality,
   sam: benchSam,
+  train: benchTrain,
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("--"));

@@ -1,6 +1,7 @@
 // The `udeg` command line. Thin by design: parse, validate, call the library, print.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { addDemoCommands } from "./demo.js";
 import { addSamCommands } from "./sam-predict.js";
 import { addUdegCommands } from "./udeg-commands.js";
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
     )
     .version(packageVersion())
     .showHelpAfterError();
+  addDemoCommands(program);
   addUdegCommands(program);
   addSamCommands(program);
   return program;
