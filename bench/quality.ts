@@ -5,7 +5,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { evalCommand } from "../src/cli/eval.js";
-import { bundledBrainData } from "../src/demo/demo.js";
+import { bundledBrainData, demoOverrides } from "../src/demo/demo.js";
 import { train } from "../src/train/trainer.js";
 import { type PresetName, resolveConfig } from "../src/udeg/config.js";
 import { flag, machine, round, updateBenchmarksMd, writeResults } from "./common.js";
@@ -68,7 +68,7 @@ export async function benchQuality(args: string[]): Promise<void> {
     `## Quality (\`npm run bench -- quality\`)
 
 ${file.machine}. ITK brain slices (bundled copy of ../shared/data/itk-t1-brain), test split (17 slices), 128 px,
-each preset LoRA-adapting the bundled tiny base for ${epochs} epochs (lr 5e-3, batch 4). Total ${round(minutes, 1)} min.
+each preset LoRA-adapting the bundled tiny base (LoRA on all linears, rank 8; the demo's settings) for ${epochs} epochs (lr 5e-3, batch 4). Total ${round(minutes, 1)} min.
 
 | preset | Dice | HD95 (px) | ASSD (px) | AUROC(u) | ECE | train (s) |
 |---|---|---|---|---|---|---|

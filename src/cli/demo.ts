@@ -21,7 +21,7 @@ export function addDemoCommands(program: Command): void {
     )
     .option("--out <dir>", "output folder", DEFAULT_DEMO.out)
     .option("--epochs <n>", "epochs per training run (more: better, slower)", positive("--epochs"), DEFAULT_DEMO.epochs)
-    .option("--quick", "a fast look: 4 epochs, udeg and samed only")
+    .option("--quick", "a fast look (about 2 min): 8 epochs, udeg and samed only")
     .option("--presets <list>", "comma-separated presets to train", DEFAULT_DEMO.presets.join(","))
     .option("--no-progress", "no progress bars")
     .action(async (f: { out: string; epochs: number; quick?: boolean; presets: string; progress: boolean }) => {
@@ -29,7 +29,7 @@ export function addDemoCommands(program: Command): void {
       const path = await runDemo({
         ...DEFAULT_DEMO,
         out: f.out,
-        epochs: f.quick ? 4 : f.epochs,
+        epochs: f.quick ? 8 : f.epochs,
         presets,
         progress: f.progress,
         log: (line) => console.error(line),
