@@ -86,7 +86,7 @@ export const ConfigSchema = z
         epochs: positiveInt.default(30),
         maxSteps: positiveInt.nullable().default(null),
         batchSize: positiveInt.default(4),
-        lr: z.number().positive().default(2e-3),
+        lr: z.number().positive().default(5e-3),
         weightDecay: z.number().nonnegative().default(0.01),
         warmupFraction: fraction.default(0.05),
         schedule: z.enum(["poly", "cosine"]).default("poly"),
