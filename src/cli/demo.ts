@@ -20,28 +20,42 @@ export function addDemoCommands(program: Command): void {
         "ultrasound-like phantoms and on real brain MRI, trains the ablations, writes demo/report.html",
     )
     .option("--out <dir>", "output folder", DEFAULT_DEMO.out)
-    .option("--epochs <n>", "epochs per training run (more: better, slower)", positive("--epochs"), DEFAULT_DEMO.epochs)
+    .option(
+      "--epochs <n>",
+      "epochs per training run (more: better, slower)",
+      positive("--epochs"),
+      DEFAULT_DEMO.epochs,
+    )
     .option("--quick", "a fast look (about 2 min): 8 epochs, udeg and samed only")
     .option("--presets <list>", "comma-separated presets to train", DEFAULT_DEMO.presets.join(","))
     .option("--no-progress", "no progress bars")
-    .action(async (f: { out: string; epochs: number; quick?: boolean; presets: string; progress: boolean }) => {
-      const presets = (f.quick ? "udeg,samed" : f.presets).split(",").map((s) => s.trim()) as PresetName[];
-      const path = await runDemo({
-        ...DEFAULT_DEMO,
-        out: f.out,
-        epochs: f.quick ? 8 : f.epochs,
-        presets,
-        progress: f.progress,
-        log: (line) => console.error(line),
-      });
-      console.log(`\nReport: ${path}\nOpen it in a browser, e.g. chromium ${path}`);
-    });
+    .action(
+      async (f: { out: string; epochs: number; quick?: boolean; presets: string; progress: boolean }) => {
+        const presets = (f.quick ? "udeg,samed" : f.presets).split(",").map((s) => s.trim()) as PresetName[];
+        const path = await runDemo({
+          ...DEFAULT_DEMO,
+          out: f.out,
+          epochs: f.quick ? 8 : f.epochs,
+          presets,
+          progress: f.progress,
+          log: (line) => console.error(line),
+        });
+        console.log(`\nReport: ${path}\nOpen it in a browser, e.g. chromium ${path}`);
+      },
+    );
 
   program
     .command("pretrain")
-    .description("train the small base model (`--base tiny`) from scratch on phantoms; writes assets/bases/tiny")
+    .description(
+      "train the small base model (`--base tiny`) from scratch on phantoms; writes assets/bases/tiny",
+    )
     .option("--out <dir>", "where the base goes", DEFAULT_PRETRAIN.out)
-    .option("--seed <n>", "seed of the phantoms and the training", (v) => Number.parseInt(v, 10), DEFAULT_PRETRAIN.seed)
+    .option(
+      "--seed <n>",
+      "seed of the phantoms and the training",
+      (v) => Number.parseInt(v, 10),
+      DEFAULT_PRETRAIN.seed,
+    )
     .option("--count <n>", "phantoms per kind", positive("--count"), DEFAULT_PRETRAIN.count)
     .option("--epochs <n>", "epochs", positive("--epochs"), DEFAULT_PRETRAIN.epochs)
     .option("--no-progress", "no progress bar")

@@ -115,13 +115,17 @@ export function addUdegCommands(program: Command): void {
 
   program
     .command("export")
-    .description("a trained run as one ONNX file: uint8 image -> mask logits, probability, uncertainty, edge map")
+    .description(
+      "a trained run as one ONNX file: uint8 image -> mask logits, probability, uncertainty, edge map",
+    )
     .requiredOption("--model <run>", "run directory written by udeg train")
     .requiredOption("--out <file>", "the .onnx file to write")
     .option("--fp16", "store the weights as float16 (half the size; computed in float32)")
     .action((f: { model: string; out: string; fp16?: boolean }) => {
       const info = exportRun(f.model, f.out, { fp16: f.fp16 });
-      console.error(`wrote ${info.path} (${(info.bytes / 2 ** 20).toFixed(1)} MB): input ${info.inputs.join(", ")} -> ${info.outputs.join(", ")}`);
+      console.error(
+        `wrote ${info.path} (${(info.bytes / 2 ** 20).toFixed(1)} MB): input ${info.inputs.join(", ")} -> ${info.outputs.join(", ")}`,
+      );
     });
 
   program

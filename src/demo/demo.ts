@@ -56,7 +56,10 @@ interface Domain {
 }
 
 function readLog(runDir: string): { lossCurve: ReportRun["lossCurve"]; valCurve: ReportRun["valCurve"] } {
-  const lines = readFileSync(join(runDir, "log.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  const lines = readFileSync(join(runDir, "log.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
   return {
     lossCurve: lines.filter((r) => r.type === "step").map((r) => ({ step: r.step, loss: r.loss })),
     valCurve: lines
@@ -70,14 +73,18 @@ async function examplesOf(runDir: string, data: string, count: number): Promise<
   const ds = await openDataset(data, { seed: predictor.config.train.seed });
   const test = ds.part("test");
   // Spread the examples over the test split (first, middle, last, ...).
-  const picks = Array.from({ length: Math.min(count, test.length) }, (_, i) => test[Math.floor((i * (test.length - 1)) / Math.max(1, count - 1))]!);
+  const picks = Array.from(
+    { length: Math.min(count, test.length) },
+    (_, i) => test[Math.floor((i * (test.length - 1)) / Math.max(1, count - 1))]!,
+  );
   const out: ReportExample[] = [];
   for (const ref of picks) {
     const s = await ds.load(ref);
     const p = await predictor.predict(s.image);
     const n = p.width * p.height;
     const rgb = new Uint8Array(n * 3);
-    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.round(s.image.data[c * n + i]!);
+    for (let i = 0; i < n; i++)
+      for (let c = 0; c < 3; c++) rgb[i * 3 + c] = Math.round(s.image.data[c * n + i]!);
     out.push({
       name: s.name,
       width: p.width,
@@ -100,7 +107,11 @@ async function examplesOf(runDir: string, data: string, count: number): Promise<
 export function demoOverrides(preset: PresetName, epochs: number): Record<string, unknown> {
   return {
     preset,
-    model: { base: "tiny", imageSize: 128, lora: { targets: ["q", "k", "v", "proj", "mlp1", "mlp2"], rank: 8 } },
+    model: {
+      base: "tiny",
+      imageSize: 128,
+      lora: { targets: ["q", "k", "v", "proj", "mlp1", "mlp2"], rank: 8 },
+    },
     train: { epochs, lr: 5e-3 },
   };
 }
@@ -112,12 +123,18 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   const ultrasound = join(o.out, "data", "ultrasound");
   if (!existsSync(join(ultrasound, "split.json"))) {
     log(`generating ${o.phantoms} ultrasound-like phantoms in ${ultrasound} ...`);
-    writePhantomDataset(ultrasound, "ultrasound", { count: o.phantoms, size: 128, seed: 2025, difficulty: 0.5 });
+    writePhantomDataset(ultrasound, "ultrasound", {
+      count: o.phantoms,
+      size: 128,
+      seed: 2025,
+      difficulty: 0.5,
+    });
   }
   const domains: Domain[] = [
     {
       name: "Ultrasound-like phantoms",
-      description: "Synthetic B-mode lesions with speckle, shadowing and partly missing edges: a domain the base model never saw.",
+      description:
+        "Synthetic B-mode lesions with speckle, shadowing and partly missing edges: a domain the base model never saw.",
       data: ultrasound,
     },
     {
@@ -142,21 +159,48 @@ export async function runDemo(o: DemoOptions): Promise<string> {
         summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"));
         log(`[${k}/${total}] ${domain.name} / ${preset}: already trained, reusing ${runDir}`);
       } else {
-        log(`[${k}/${total}] ${domain.name} / ${preset}: LoRA-adapting the tiny base for ${o.epochs} epochs ...`);
+        log(
+          `[${k}/${total}] ${domain.name} / ${preset}: LoRA-adapting the tiny base for ${o.epochs} epochs ...`,
+        );
         const config = resolveConfig({ overrides: demoOverrides(preset, o.epochs) });
-        summary = await train({ data: domain.data, out: runDir, config, resume: existsSync(join(runDir, "config.json")), progress: o.progress, log: () => {} });
+        summary = await train({
+          data: domain.data,
+          out: runDir,
+          config,
+          resume: existsSync(join(runDir, "config.json")),
+          progress: o.progress,
+          log: () => {},
+        });
       }
-      const ev = await evalCommand({ model: runDir, data: domain.data, split: "test", quiet: true }, () => {});
+      const ev = await evalCommand(
+        { model: runDir, data: domain.data, split: "test", quiet: true },
+        () => {},
+      );
       const m = ev.summary.mean;
-      log(`    test Dice ${m.dice?.toFixed(4)}  HD95 ${m.hd95?.toFixed(2)} px  AUROC(u) ${m.auroc_u?.toFixed(3) ?? "n/a"}  (${summary.seconds.toFixed(0)} s)`);
+      log(
+        `    test Dice ${m.dice?.toFixed(4)}  HD95 ${m.hd95?.toFixed(2)} px  AUROC(u) ${m.auroc_u?.toFixed(3) ?? "n/a"}  (${summary.seconds.toFixed(0)} s)`,
+      );
       runs.push({
         preset,
-        metrics: { dice: m.dice, iou: m.iou, hd95: m.hd95, assd: m.assd, ece: m.ece, auroc_u: m.auroc_u, ueo: m.ueo },
+        metrics: {
+          dice: m.dice,
+          iou: m.iou,
+          hd95: m.hd95,
+          assd: m.assd,
+          ece: m.ece,
+          auroc_u: m.auroc_u,
+          ueo: m.ueo,
+        },
         ...readLog(runDir),
         seconds: summary.seconds,
       });
       if (preset === o.presets[0]) {
-        reliability = ev.summary.pooled?.reliability.map((b) => ({ ...b, confidence: b.confidence ?? 0, accuracy: b.accuracy ?? 0 })) ?? [];
+        reliability =
+          ev.summary.pooled?.reliability.map((b) => ({
+            ...b,
+            confidence: b.confidence ?? 0,
+            accuracy: b.accuracy ?? 0,
+          })) ?? [];
         examples = await examplesOf(runDir, domain.data, o.examples);
       }
     }

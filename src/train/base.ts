@@ -25,7 +25,11 @@ const SAM_KEY = /^(image_encoder|prompt_encoder|mask_decoder)\./;
  * Turn a finished from-scratch run into a base: its SAM weights (the UDEG-Net parts and the
  * optimiser state are left out), the SAM architecture, and a manifest saying how it was made.
  */
-export function exportBase(runDir: string, outDir: string, manifest: Omit<BaseManifest, "sha256">): BaseManifest {
+export function exportBase(
+  runDir: string,
+  outDir: string,
+  manifest: Omit<BaseManifest, "sha256">,
+): BaseManifest {
   const model = readSafetensors(join(runDir, "model.safetensors"));
   const cfg = JSON.parse(readFileSync(join(runDir, "sam_config.json"), "utf8")) as SamConfig;
   // The run's decoder has one mask token per class (SAMed), not SAM's 3 + 1.

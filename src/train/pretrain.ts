@@ -31,7 +31,12 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
  * One dataset folder holding several phantom kinds: each kind's files go into the same
  * images/ and masks/ (their names start with the kind), and the splits are merged.
  */
-function phantomMix(dir: string, kinds: readonly ("shapes" | "endoscopy")[], count: number, seed: number): void {
+function phantomMix(
+  dir: string,
+  kinds: readonly ("shapes" | "endoscopy")[],
+  count: number,
+  seed: number,
+): void {
   const merged = { train: [] as string[], val: [] as string[], test: [] as string[] };
   kinds.forEach((kind, i) => {
     // Moderate difficulty: the base should learn shapes and edges, not fight the noise.
@@ -48,7 +53,13 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
     const data = join(work, "data");
     o.log(`generating ${o.count} shape and ${o.count} endoscopy phantoms ...`);
     phantomMix(data, ["shapes", "endoscopy"], o.count, o.seed);
-    const config = resolveConfig({ overrides: { preset: "samed", model: { imageSize: 128 }, train: { epochs: o.epochs, lr: 5e-3, seed: o.seed } } });
+    const config = resolveConfig({
+      overrides: {
+        preset: "samed",
+        model: { imageSize: 128 },
+        train: { epochs: o.epochs, lr: 5e-3, seed: o.seed },
+      },
+    });
     const run = join(work, "run");
     o.log(`training the base from scratch for ${o.epochs} epochs ...`);
     const summary = await train({ data, out: run, config, progress: o.progress, log: o.log });

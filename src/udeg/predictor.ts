@@ -100,24 +100,34 @@ export function loadRun(runDir: string): { config: UdegConfig; resolved: Resolve
   const configPath = join(runDir, "config.json");
   const modelPath = join(runDir, "model.safetensors");
   for (const p of [configPath, modelPath]) {
-    if (!existsSync(p)) throw new Error(`${runDir} is not a finished udeg run: ${p} is missing (train one with \`udeg train\`)`);
+    if (!existsSync(p))
+      throw new Error(
+        `${runDir} is not a finished udeg run: ${p} is missing (train one with \`udeg train\`)`,
+      );
   }
   const config = parseConfig(JSON.parse(readFileSync(configPath, "utf8")), configPath);
   const adapter = readSafetensors(modelPath);
   const meta = adapter.metadata;
   if (meta.base_kind === "sam" || meta.base_kind === "bundled") {
     const path = meta.base_path!;
-    if (!existsSync(path)) throw new Error(`${modelPath} was trained from ${path}, which is missing: put the checkpoint back there`);
+    if (!existsSync(path))
+      throw new Error(
+        `${modelPath} was trained from ${path}, which is missing: put the checkpoint back there`,
+      );
     const fp = fingerprint(path);
     if (meta.base_fingerprint && fp !== meta.base_fingerprint) {
-      throw new Error(`${path} is not the checkpoint ${modelPath} was trained from (fingerprint ${fp}, expected ${meta.base_fingerprint})`);
+      throw new Error(
+        `${path} is not the checkpoint ${modelPath} was trained from (fingerprint ${fp}, expected ${meta.base_fingerprint})`,
+      );
     }
   }
   const resolved = resolveModel(config, config.model.classes ?? 1);
   for (const [key, t] of adapter.tensors) {
     const want = resolved.weights.get(key);
-    if (!want) throw new Error(`${modelPath}: unexpected weight ${key}; the run's config does not match its model`);
-    if (want.shape.join() !== t.shape.join()) throw new Error(`${modelPath}: ${key} is [${t.shape}], the model needs [${want.shape}]`);
+    if (!want)
+      throw new Error(`${modelPath}: unexpected weight ${key}; the run's config does not match its model`);
+    if (want.shape.join() !== t.shape.join())
+      throw new Error(`${modelPath}: ${key} is [${t.shape}], the model needs [${want.shape}]`);
     resolved.weights.set(key, new HostTensor("float32", t.shape, toFloat32(t)));
   }
   return { config, resolved };

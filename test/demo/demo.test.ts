@@ -12,7 +12,16 @@ import { sliceDataset } from "../train/helpers.js";
 test("udeg demo (shortened) trains on both domains and writes a self-contained report", async () => {
   const out = join(mkdtempSync(join(tmpdir(), "udeg-demo-")), "demo");
   const lines: string[] = [];
-  const path = await runDemo({ ...DEFAULT_DEMO, out, epochs: 1, presets: ["udeg", "samed"], phantoms: 16, examples: 2, progress: false, log: (l) => lines.push(l) });
+  const path = await runDemo({
+    ...DEFAULT_DEMO,
+    out,
+    epochs: 1,
+    presets: ["udeg", "samed"],
+    phantoms: 16,
+    examples: 2,
+    progress: false,
+    log: (l) => lines.push(l),
+  });
   assert.equal(path, join(out, "report.html"));
   const html = readFileSync(path, "utf8");
   assert.match(html, /Ultrasound-like phantoms/);
@@ -20,21 +29,43 @@ test("udeg demo (shortened) trains on both domains and writes a self-contained r
   assert.ok((html.match(/<img /g) ?? []).length >= 2 * 2 * 5, "image grid for two examples per domain");
   assert.ok(html.includes("samed"), "ablation row");
   assert.ok(!/https?:\/\//.test(html), "no external resources");
-  assert.ok(lines.some((l) => l.includes("[4/4]")), "progress lines");
+  assert.ok(
+    lines.some((l) => l.includes("[4/4]")),
+    "progress lines",
+  );
   // A second run reuses the finished trainings instead of training again.
   const again: string[] = [];
-  await runDemo({ ...DEFAULT_DEMO, out, epochs: 1, presets: ["udeg", "samed"], phantoms: 16, examples: 2, progress: false, log: (l) => again.push(l) });
+  await runDemo({
+    ...DEFAULT_DEMO,
+    out,
+    epochs: 1,
+    presets: ["udeg", "samed"],
+    phantoms: 16,
+    examples: 2,
+    progress: false,
+    log: (l) => again.push(l),
+  });
   assert.ok(again.filter((l) => l.includes("already trained")).length === 4);
 });
 
 test("udeg pretrain writes a base (weights, config, manifest) that --base can adapt", async () => {
   const dir = join(mkdtempSync(join(tmpdir(), "udeg-base-")), "base");
-  const manifest = await pretrain({ out: dir, seed: 3, count: 12, epochs: 1, progress: false, log: () => {} });
-  for (const f of ["model.safetensors", "config.json", "manifest.json"]) assert.ok(existsSync(join(dir, f)), f);
+  const manifest = await pretrain({
+    out: dir,
+    seed: 3,
+    count: 12,
+    epochs: 1,
+    progress: false,
+    log: () => {},
+  });
+  for (const f of ["model.safetensors", "config.json", "manifest.json"])
+    assert.ok(existsSync(join(dir, f)), f);
   assert.match(manifest.command, /udeg pretrain --seed 3 --count 12 --epochs 1/);
   assert.equal(manifest.sha256.length, 64);
   const data = sliceDataset({ train: ["slice_020", "slice_030"] });
-  const config = resolveConfig({ overrides: { model: { base: dir, imageSize: 128 }, train: { epochs: 1, batchSize: 2, augment: false } } });
+  const config = resolveConfig({
+    overrides: { model: { base: dir, imageSize: 128 }, train: { epochs: 1, batchSize: 2, augment: false } },
+  });
   const s = await train({ data, out: join(dir, "..", "run"), config, progress: false, log: () => {} });
   assert.equal(s.steps, 1);
 });
