@@ -21,9 +21,7 @@ export async function benchQuality(args: string[]): Promise<void> {
   for (const preset of PRESETS) {
     const out = join(root, preset);
     console.error(`quality: ${preset}, ${epochs} epochs from the tiny base ...`);
-    const config = resolveConfig({
-      overrides: { preset, model: { base: "tiny", imageSize: 128 }, train: { epochs, lr: 5e-3 } },
-    });
+    const config = resolveConfig({ overrides: demoOverrides(preset, epochs) });
     const s = await train({ data, out, config, progress: false, log: () => {} });
     const { summary } = await evalCommand({ model: out, data, split: "test", quiet: true }, () => {});
     const m = summary.mean;
