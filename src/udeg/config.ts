@@ -170,6 +170,10 @@ export function resolveConfig(
   }
   const overrides = options.overrides ?? {};
   const preset = (overrides.preset ?? options.preset ?? fromFile.preset ?? "udeg") as PresetName;
+  const presets = ConfigSchema.shape.preset.removeDefault().options;
+  if (!presets.includes(preset)) {
+    throw new ConfigError(`unknown preset "${String(preset)}": use one of ${presets.join(", ")}`);
+  }
   const merged = deepMerge(deepMerge(deepMerge({ preset }, presetPatch(preset)), fromFile), {
     ...overrides,
     preset,
