@@ -1,9 +1,10 @@
 // Shared pieces of the benchmarks: timing, the machine description, the PyTorch peer, results.
 import { type ChildProcessByStdio, execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import { writeJsonAtomic } from "../src/io/atomic.js";
 
 export interface Timing {
   median: number;
@@ -123,8 +124,7 @@ export function gitRevision(): string {
 
 /** Write a results JSON atomically. */
 export function writeResults(path: string, results: Record<string, unknown>): void {
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
-  renameSync(`${path}.tmp`, path);
+  writeJsonAtomic(path, results);
 }
 
 /**

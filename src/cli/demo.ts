@@ -3,14 +3,7 @@ import type { Command } from "commander";
 import { DEFAULT_DEMO, runDemo } from "../demo/demo.js";
 import { DEFAULT_PRETRAIN, pretrain } from "../train/pretrain.js";
 import type { PresetName } from "../udeg/config.js";
-
-function positive(flag: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer, got "${v}"`);
-    return n;
-  };
-}
+import { positiveInt } from "./parse.js";
 
 export function addDemoCommands(program: Command): void {
   program
@@ -23,7 +16,7 @@ export function addDemoCommands(program: Command): void {
     .option(
       "--epochs <n>",
       "epochs per training run (more: better, slower)",
-      positive("--epochs"),
+      positiveInt("--epochs"),
       DEFAULT_DEMO.epochs,
     )
     .option("--quick", "a fast look (about 2 min): 8 epochs, udeg and samed only")
@@ -56,8 +49,8 @@ export function addDemoCommands(program: Command): void {
       (v) => Number.parseInt(v, 10),
       DEFAULT_PRETRAIN.seed,
     )
-    .option("--count <n>", "phantoms per kind", positive("--count"), DEFAULT_PRETRAIN.count)
-    .option("--epochs <n>", "epochs", positive("--epochs"), DEFAULT_PRETRAIN.epochs)
+    .option("--count <n>", "phantoms per kind", positiveInt("--count"), DEFAULT_PRETRAIN.count)
+    .option("--epochs <n>", "epochs", positiveInt("--epochs"), DEFAULT_PRETRAIN.epochs)
     .option("--no-progress", "no progress bar")
     .action(async (f: { out: string; seed: number; count: number; epochs: number; progress: boolean }) => {
       await pretrain({ ...f, log: (line) => console.error(line) });

@@ -1,8 +1,9 @@
 // `udeg sam predict`: plain SAM on one image, with or without prompts.
-import { existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { HostTensor } from "../engine/index.js";
+import { writeJsonAtomic } from "../io/atomic.js";
 import { readImage, toRgb, writePng } from "../io/images.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
 import { loadConfigFile, SAM_PRESETS, type SamConfig, type SamPreset } from "../sam/config.js";
@@ -127,9 +128,7 @@ export async function samPredict(
     masks: files.map((file, k) => ({ file, iou_prediction: pred.iou[k] })),
     timing_ms: { load_and_embed: Math.round(embedMs), decode: Math.round(decodeMs) },
   };
-  const tmp = join(o.out, "scores.json.tmp");
-  writeFileSync(tmp, `${JSON.stringify(scores, null, 2)}\n`);
-  renameSync(tmp, join(o.out, "scores.json"));
+  writeJsonAtomic(join(o.out, "scores.json"), scores);
   log(`wrote ${files.length} mask(s), scores.json and raw.safetensors to ${o.out}`);
 }
 

@@ -6,23 +6,8 @@ import { train } from "../train/trainer.js";
 import { type PresetName, resolveConfig } from "../udeg/config.js";
 import { exportRun } from "../udeg/export.js";
 import { evalCommand } from "./eval.js";
+import { positiveInt, positiveNumber } from "./parse.js";
 import { predictCommand } from "./predict.js";
-
-function int(flag: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`${flag} must be a positive integer, got "${v}"`);
-    return n;
-  };
-}
-
-function num(flag: string) {
-  return (v: string) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} must be a positive number, got "${v}"`);
-    return n;
-  };
-}
 
 interface TrainFlags {
   data: string;
@@ -86,11 +71,11 @@ export function addUdegCommands(program: Command): void {
     )
     .option("--preset <name>", "udeg | samed | no-edge | no-evidential | no-progressive (default udeg)")
     .option("--config <file>", "JSON config file (see the README); flags below override it")
-    .option("--epochs <n>", "epochs", int("--epochs"))
-    .option("--max-steps <n>", "stop after this many steps", int("--max-steps"))
-    .option("--batch-size <n>", "images per step", int("--batch-size"))
-    .option("--lr <x>", "peak learning rate", num("--lr"))
-    .option("--image-size <n>", "model input size (longest side, padded square)", int("--image-size"))
+    .option("--epochs <n>", "epochs", positiveInt("--epochs"))
+    .option("--max-steps <n>", "stop after this many steps", positiveInt("--max-steps"))
+    .option("--batch-size <n>", "images per step", positiveInt("--batch-size"))
+    .option("--lr <x>", "peak learning rate", positiveNumber("--lr"))
+    .option("--image-size <n>", "model input size (longest side, padded square)", positiveInt("--image-size"))
     .option("--seed <n>", "seed of the split, order and augmentation", (v) => Number.parseInt(v, 10))
     .option("--device <name>", "cpu | webgpu")
     .option("--resume", "continue the run in --out where it stopped")

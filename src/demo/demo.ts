@@ -4,8 +4,8 @@
 // self-contained report.html.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageAsset } from "../assets.js";
 import { evalCommand } from "../cli/eval.js";
 import { openDataset } from "../data/dataset.js";
 import { writePhantomDataset } from "../data/phantoms.js";
@@ -41,11 +41,8 @@ export const DEFAULT_DEMO: Omit<DemoOptions, "log"> = {
 
 /** The ITK brain slices bundled with the package (assets/data). */
 export function bundledBrainData(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const root of [join(here, "..", ".."), join(here, "..", "..", "..")]) {
-    const dir = join(root, "assets", "data", "itk-t1-brain");
-    if (existsSync(join(dir, "split.json"))) return dir;
-  }
+  const dir = packageAsset(["data", "itk-t1-brain"], "split.json");
+  if (dir) return dir;
   throw new Error("the bundled ITK brain slices (assets/data/itk-t1-brain) are missing from the package");
 }
 

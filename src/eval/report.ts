@@ -10,9 +10,9 @@
 // bold; the ablations are simply the other presets' rows), training curves (loss vs step for every
 // preset, validation Dice vs epoch) and the reliability diagram of the udeg preset.
 
-import { randomBytes } from "node:crypto";
-import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
+import { writeFileAtomic } from "../io/atomic.js";
 import { dice } from "./metrics.js";
 import {
   colourBarSvg,
@@ -526,18 +526,5 @@ ${sections.join("\n")}
 export async function writeReport(path: string, report: DemoReport): Promise<void> {
   const html = await renderReport(report);
   await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
-  try {
-    const fh = await open(tmp, "w");
-    try {
-      await fh.writeFile(html, "utf8");
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(tmp, path);
-  } catch (err) {
-    await unlink(tmp).catch(() => {});
-    throw err;
-  }
+  writeFileAtomic(path, html);
 }

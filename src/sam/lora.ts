@@ -113,8 +113,8 @@ export function loraDefaults(key: string, shape: readonly number[], seed = 0): H
   return new HostTensor("float32", shape, data);
 }
 
-/** FNV-1a of the key, mixed with the seed. */
-function hashKey(key: string, seed: number): number {
+/** FNV-1a of the key, mixed with the seed: a per-weight random stream independent of order. */
+export function hashKey(key: string, seed: number): number {
   let h = 0x811c9dc5 ^ (seed >>> 0);
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   return h >>> 0;

@@ -2,8 +2,9 @@
 // stored as SAM weights + the fixture-format config + a manifest, so that `--base NAME` can
 // LoRA-adapt it like a real SAM checkpoint on machines without one.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeJsonAtomic } from "../io/atomic.js";
 import { readSafetensors, writeSafetensors } from "../io/index.js";
 import { configToJson, type SamConfig } from "../sam/config.js";
 
@@ -41,12 +42,7 @@ export function exportBase(
   writeSafetensors(modelPath, tensors, { format: "udeg-base", name: manifest.name });
   const sha256 = createHash("sha256").update(readFileSync(modelPath)).digest("hex");
   const full: BaseManifest = { ...manifest, sha256 };
-  for (const [file, value] of [
-    ["config.json", configToJson(cfg)],
-    ["manifest.json", full],
-  ] as const) {
-    writeFileSync(join(outDir, `${file}.tmp`), `${JSON.stringify(value, null, 2)}\n`);
-    renameSync(join(outDir, `${file}.tmp`), join(outDir, file));
-  }
+  writeJsonAtomic(join(outDir, "config.json"), configToJson(cfg));
+  writeJsonAtomic(join(outDir, "manifest.json"), full);
   return full;
 }

@@ -4,11 +4,12 @@
 // Resume gives the same result as an unbroken run: the data order and every augmentation come
 // from (seed, epoch, sample) only, and the checkpoint holds the parameters, both AdamW moments
 // and the step, so continuing from step N replays exactly what the unbroken run did after N.
-import { appendFileSync, existsSync, mkdirSync, renameSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { type Batch, DataLoader, type Dataset, openDataset, writeSplit } from "../data/index.js";
 import { HostTensor, NonFiniteLossError, type Schedule, warmupCosine, warmupPoly } from "../engine/index.js";
 import { dice } from "../eval/metrics.js";
+import { writeJsonAtomic } from "../io/atomic.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
 import { lossConfigOf, type UdegConfig } from "../udeg/config.js";
 import { edgeTarget } from "../udeg/edge-target.js";
@@ -91,11 +92,6 @@ function scheduleFor(config: UdegConfig, total: number): Schedule {
   return t.schedule === "cosine" ? warmupCosine(o) : warmupPoly(o);
 }
 
-function atomicJson(path: string, value: unknown): void {
-  writeFileSync(`${path}.tmp`, `${JSON.stringify(value, null, 2)}\n`);
-  renameSync(`${path}.tmp`, path);
-}
-
 function tensorsOf(keys: readonly string[], values: readonly HostTensor[], prefix = "") {
   const out: Record<string, { dtype: "float32"; shape: number[]; data: Float32Array }> = {};
   keys.forEach((k, i) => {
@@ -171,8 +167,8 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   const resolved = resolveModel(config, classes);
   const s = resolved.model.cfg.imageSize;
   const k = classes + 1;
-  atomicJson(join(run, RUN_FILES.config), { ...config, model: { ...config.model, classes } });
-  atomicJson(join(run, "sam_config.json"), resolved.model.cfg);
+  writeJsonAtomic(join(run, RUN_FILES.config), { ...config, model: { ...config.model, classes } });
+  writeJsonAtomic(join(run, "sam_config.json"), resolved.model.cfg);
   writeSplit(join(run, RUN_FILES.split), ds.split);
 
   const graph = await buildTrainGraph({
@@ -355,7 +351,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     runDir: run,
     seconds: (performance.now() - t0) / 1000,
   };
-  atomicJson(join(run, RUN_FILES.summary), summary);
+  writeJsonAtomic(join(run, RUN_FILES.summary), summary);
   log(
     `done: ${summary.steps} steps in ${summary.seconds.toFixed(0)} s; ${valPart} Dice ${(bestDice ?? lastDice)?.toFixed(4) ?? "n/a"}; model in ${join(run, RUN_FILES.model)}`,
   );

@@ -1,7 +1,7 @@
 // `udeg export`: a trained run as one standalone ONNX file, from a uint8 RGB image at the model
 // size to mask logits, foreground probability, uncertainty and edge map. The same graph the
 // library runs, so the file reproduces `udeg predict` (see test/udeg/export.test.ts).
-import { renameSync, writeFileSync } from "node:fs";
+
 import { basename, dirname } from "node:path";
 import {
   buildModel,
@@ -16,6 +16,7 @@ import {
   type Tensor,
   transpose,
 } from "../engine/index.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import { ParamStore } from "../sam/params.js";
 import { udegForward } from "./model.js";
 import { loadRun } from "./predictor.js";
@@ -107,7 +108,6 @@ export function exportRun(runDir: string, outPath: string, options: ExportOption
     externalData: { dir: dirname(outPath), file: `${basename(outPath)}.data` },
   });
   const bytes = encodeModel(model);
-  writeFileSync(`${outPath}.tmp`, bytes);
-  renameSync(`${outPath}.tmp`, outPath);
+  writeFileAtomic(outPath, bytes);
   return { path: outPath, bytes: bytes.byteLength, inputs: ["image"], outputs: outputNames, metadata };
 }

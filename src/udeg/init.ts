@@ -4,7 +4,7 @@
 
 import { randomTensor, rng } from "../engine/gradcheck.js";
 import { Graph, HostTensor } from "../engine/index.js";
-import { isLoraKey, loraDefaults } from "../sam/lora.js";
+import { hashKey, isLoraKey, loraDefaults } from "../sam/lora.js";
 import { ShapeRecorder } from "../sam/params.js";
 import { type UdegModelOptions, udegForward } from "./model.js";
 
@@ -50,12 +50,6 @@ export function initialWeight(key: string, shape: readonly number[], seed: numbe
   const fanIn = shape[1]! * shape.slice(2).reduce((a, b) => a * b, 1);
   const bound = 1 / Math.sqrt(fanIn);
   return randomTensor(shape, random, [-bound, bound]);
-}
-
-function hashKey(key: string, seed: number): number {
-  let h = 0x811c9dc5 ^ (seed >>> 0);
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 /**

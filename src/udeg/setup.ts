@@ -2,8 +2,8 @@
 // checkpoint with LoRA, a bundled base, or nothing: from scratch), and which weights train.
 import { createHash } from "node:crypto";
 import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageAsset } from "../assets.js";
 import { HostTensor } from "../engine/index.js";
 import { readSafetensors, toFloat32 } from "../io/index.js";
 import { loadConfigFile, SAM_PRESETS, type SamConfig, type SamPreset } from "../sam/config.js";
@@ -31,13 +31,8 @@ export interface ResolvedModel {
 /** A base's folder: a path to one (model.safetensors + config.json), or a bundled name (assets/bases/NAME). */
 export function bundledBaseDir(name: string): string {
   if (existsSync(join(name, "model.safetensors")) && existsSync(join(name, "config.json"))) return name;
-  const here = dirname(fileURLToPath(import.meta.url));
-  // src/udeg -> repo root (from src/ or dist/src/)
-  const roots = [join(here, "..", ".."), join(here, "..", "..", "..")];
-  for (const root of roots) {
-    const dir = join(root, "assets", "bases", name);
-    if (existsSync(join(dir, "model.safetensors"))) return dir;
-  }
+  const dir = packageAsset(["bases", name], "model.safetensors");
+  if (dir) return dir;
   throw new Error(
     `unknown base "${name}": no assets/bases/${name}/model.safetensors in the package (run \`udeg pretrain\` to make it)`,
   );

@@ -208,6 +208,16 @@ export function convTranspose(
   )[0]!;
 }
 
+/** The convolution's own zero padding, applied explicitly to the spatial axes of [N, C, ...]. */
+function padSpatial(input: Tensor, geo: ConvGeometry): Tensor {
+  const spatial = input.rank - 2;
+  return pad(input, [
+    [0, 0],
+    [0, 0],
+    ...geo.kernel.map((_, i) => [geo.pads[i]!, geo.pads[i + spatial]!] as [number, number]),
+  ]);
+}
+
 /**
  * Gradient of a convolution's weight, as another convolution with the roles swapped: the batch
  * becomes the channel axis, the forward stride becomes the dilation and vice versa. `input` is
@@ -224,11 +234,7 @@ function convWeightGradBySwappedConv(
   const [n, c] = input.shape as [number, number];
   const o = gradOut.shape[1]!;
   const grp = geo.group;
-  const padded = pad(input, [
-    [0, 0],
-    [0, 0],
-    ...geo.kernel.map((_, i) => [geo.pads[i]!, geo.pads[i + spatial]!] as [number, number]),
-  ]);
+  const padded = padSpatial(input, geo);
   const sp = padded.shape.slice(2);
   const osp = gradOut.shape.slice(2);
   const range = (k: number, from = 0) => Array.from({ length: k }, (_, i) => from + i);
@@ -297,11 +303,7 @@ function convWeightGradByTaps(
   const osp = gradOut.shape.slice(2);
   const rows = n * osp.reduce((a, b) => a * b, 1);
   const range = (k: number, from = 0) => Array.from({ length: k }, (_, i) => from + i);
-  const padded = pad(input, [
-    [0, 0],
-    [0, 0],
-    ...geo.kernel.map((_, i) => [geo.pads[i]!, geo.pads[i + spatial]!] as [number, number]),
-  ]);
+  const padded = padSpatial(input, geo);
   // Channels first, so that each tap's window flattens to [C, N*out] without another transpose.
   const xc = transpose(padded, [1, 0, ...range(spatial, 2)]);
   const gm = reshape(transpose(gradOut, [1, 0, ...range(spatial, 2)]), [grp, o / grp, rows]);
