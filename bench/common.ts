@@ -2,9 +2,13 @@
 import { type ChildProcessByStdio, execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
+import * as ort from "onnxruntime-node";
 import { writeJsonAtomic } from "../src/io/atomic.js";
+import type { WebModelMeta } from "../src/udeg/export.js";
+import { InteractiveModel } from "../src/udeg/interactive.js";
 
 export interface Timing {
   median: number;
@@ -21,6 +25,11 @@ export async function time(fn: () => Promise<unknown>, repeats: number, warmup: 
     await fn();
     runs.push(performance.now() - t0);
   }
+  return stats(runs);
+}
+
+/** Median and min of times measured elsewhere (ms). */
+export function stats(runs: number[]): Timing {
   const sorted = [...runs].sort((a, b) => a - b);
   return { median: round(sorted[Math.floor(sorted.length / 2)]!), min: round(sorted[0]!), runs };
 }
@@ -151,4 +160,15 @@ export function updateBenchmarksMd(name: string, body: string, file = "BENCHMARK
 export function flag(args: string[], name: string, dflt: number): number {
   const a = args.find((x) => x.startsWith(`--${name}=`));
   return a ? Number(a.split("=")[1]) : dflt;
+}
+
+/** The split export in `dir` (exportWebModels) in onnxruntime-node, through the web viewer's code. */
+export async function interactiveModel(dir: string, meta: WebModelMeta): Promise<InteractiveModel> {
+  const session = (f: string) => ort.InferenceSession.create(join(dir, f));
+  return new InteractiveModel(
+    ort,
+    await session(meta.files.encoder),
+    await session(meta.files.decoder),
+    meta,
+  );
 }

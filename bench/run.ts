@@ -3,12 +3,14 @@ import { benchEngine } from "./engine.js";
 import { benchQuality } from "./quality.js";
 import { benchSam } from "./sam.js";
 import { benchTrain } from "./train.js";
+import { benchWeb } from "./web.js";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
   quality: benchQuality,
   sam: benchSam,
   train: benchTrain,
+  web: benchWeb,
 };
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("--"));

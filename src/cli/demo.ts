@@ -1,4 +1,5 @@
 // `udeg demo` and `udeg pretrain`.
+import { join } from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_DEMO, runDemo } from "../demo/demo.js";
 import { DEFAULT_PRETRAIN, pretrain } from "../train/pretrain.js";
@@ -33,7 +34,11 @@ export function addDemoCommands(program: Command): void {
           progress: f.progress,
           log: (line) => console.error(line),
         });
-        console.log(`\nReport: ${path}\nOpen it in a browser, e.g. chromium ${path}`);
+        const run = join(f.out, "runs", "itk-brain", presets[0] ?? "udeg");
+        console.log(
+          `\nReport: ${path}\nOpen it in a browser, e.g. chromium ${path}\n` +
+            `Segment your own images in the browser with a trained run: npx udeg serve --model ${run}`,
+        );
       },
     );
 

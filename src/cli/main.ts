@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { addDemoCommands } from "./demo.js";
 import { addSamCommands } from "./sam-predict.js";
+import { addServeCommand } from "./serve.js";
 import { addUdegCommands } from "./udeg-commands.js";
 
 function packageVersion(): string {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   addDemoCommands(program);
   addUdegCommands(program);
   addSamCommands(program);
+  addServeCommand(program);
   return program;
 }
 

@@ -1,9 +1,9 @@
 // `udeg predict`: a trained run on an image, a folder of images, or a NIfTI volume.
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
-import { percentileWindow } from "../data/dataset.js";
 import { toPlanar } from "../data/preprocess.js";
 import type { PlanarImage } from "../data/types.js";
+import { predictWindow, windowSlice } from "../data/volume-window.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { getSlice, headerFor, type NiftiVolume, readNifti, sliceCount, writeNifti } from "../io/nifti.js";
 import { Progress } from "../train/progress.js";
@@ -57,7 +57,7 @@ async function predictVolume(
   const vol: NiftiVolume = await readNifti(path);
   const axis = 2;
   const n = sliceCount(vol, axis);
-  const [lo, hi] = percentileWindow(vol, 0.5, 99.5);
+  const [lo, hi] = predictWindow(vol);
   const [nx, ny] = vol.shape as [number, number];
   const mask = new Uint8Array(nx * ny * n);
   const prob = new Float32Array(nx * ny * n);
@@ -65,9 +65,7 @@ async function predictVolume(
   const progress = new Progress({ total: n, label: basename(path), silent: quiet });
   for (let z = 0; z < n; z++) {
     const slice = getSlice(vol, axis, z);
-    const plane = new Float32Array(slice.rows * slice.cols);
-    for (let i = 0; i < plane.length; i++)
-      plane[i] = Math.min(255, Math.max(0, ((slice.data[i]! - lo) / Math.max(hi - lo, 1e-6)) * 255));
+    const plane = windowSlice(slice, lo, hi);
     const p = await predictor.predict({ data: plane, channels: 1, height: slice.rows, width: slice.cols });
     // Slices along axis 2 are [i, j] with rows = i: voxel (i, j, z) lives at i + nx * (j + ny * z).
     for (let i = 0; i < slice.rows; i++) {

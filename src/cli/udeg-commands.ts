@@ -1,10 +1,10 @@
 // `udeg train`, `udeg predict`, `udeg eval`: the UDEG-Net workflow on a user's folder.
 import { existsSync } from "node:fs";
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { train } from "../train/trainer.js";
 import { type PresetName, resolveConfig } from "../udeg/config.js";
-import { exportRun } from "../udeg/export.js";
+import { exportRun, exportWebModels } from "../udeg/export.js";
 import { evalCommand } from "./eval.js";
 import { positiveInt, positiveNumber } from "./parse.js";
 import { predictCommand } from "./predict.js";
@@ -106,11 +106,24 @@ export function addUdegCommands(program: Command): void {
     .requiredOption("--model <run>", "run directory written by udeg train")
     .requiredOption("--out <file>", "the .onnx file to write")
     .option("--fp16", "store the weights as float16 (half the size; computed in float32)")
-    .action((f: { model: string; out: string; fp16?: boolean }) => {
+    .option(
+      "--split",
+      "also write NAME.encoder.onnx + NAME.decoder.onnx (+ NAME.meta.json) for point prompts on a cached embedding, as `udeg serve --onnx` uses",
+    )
+    .action((f: { model: string; out: string; fp16?: boolean; split?: boolean }) => {
       const info = exportRun(f.model, f.out, { fp16: f.fp16 });
+      const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
       console.error(
-        `wrote ${info.path} (${(info.bytes / 2 ** 20).toFixed(1)} MB): input ${info.inputs.join(", ")} -> ${info.outputs.join(", ")}`,
+        `wrote ${info.path} (${mb(info.bytes)}): input ${info.inputs.join(", ")} -> ${info.outputs.join(", ")}`,
       );
+      if (f.split) {
+        const prefix = `${basename(f.out).replace(/\.onnx$/i, "")}.`;
+        const web = exportWebModels(f.model, dirname(resolve(f.out)), { fp16: f.fp16, prefix });
+        for (const part of web.infos)
+          console.error(
+            `wrote ${part.path} (${mb(part.bytes)}): ${part.inputs.join(", ")} -> ${part.outputs.join(", ")}`,
+          );
+      }
     });
 
   program

@@ -44,6 +44,10 @@ import {
 import { toPlanar } from "./preprocess.js";
 import { makeSplit, readSplit, type Split, type SplitFractions, type SplitPart } from "./split.js";
 import type { LabelMap, LoadedSample, PlanarImage } from "./types.js";
+import { percentileWindow } from "./volume-window.js";
+
+/** Moved to volume-window.ts (pure, for the web viewer); re-exported here. */
+export { percentileWindow };
 
 export type LayoutKind = "generic" | "kvasir-seg" | "isic2018" | "busi" | "nifti";
 
@@ -573,19 +577,6 @@ class VolumeCache {
       this.total -= e.bytes;
     }
   }
-}
-
-/** Intensity window of a volume: its lower and upper percentiles (sampled), mapped to 0 and 255. */
-export function percentileWindow(vol: NiftiVolume, lower: number, upper: number): [number, number] {
-  const all = scaledVolume(vol);
-  const step = Math.max(1, Math.floor(all.length / 1_000_000));
-  const sample = new Float32Array(Math.ceil(all.length / step));
-  let n = 0;
-  for (let i = 0; i < all.length; i += step) if (Number.isFinite(all[i]!)) sample[n++] = all[i]!;
-  const sorted = sample.subarray(0, n).sort();
-  if (n === 0) return [0, 1];
-  const at = (p: number) => sorted[Math.min(n - 1, Math.max(0, Math.round((p / 100) * (n - 1))))]!;
-  return [at(lower), at(upper)];
 }
 
 class ImageDataset implements Dataset {

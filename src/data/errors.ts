@@ -1,5 +1,6 @@
 // The error type of the data layer. Like the io errors, its message names the file or folder,
 // says what is wrong and what to do, so the CLI can print it as it is.
+import { FileError } from "../io/file-error.js";
 
 export type DatasetErrorCode =
   | "not-found" // the dataset folder does not exist
@@ -13,18 +14,12 @@ export type DatasetErrorCode =
   | "bad-split" // split.json is malformed or names unknown samples
   | "bad-argument"; // the caller passed an inconsistent option
 
-export class DatasetError extends Error {
+export class DatasetError extends FileError<DatasetErrorCode> {
   override name = "DatasetError";
 
-  constructor(
-    /** The file or folder the problem is about. */
-    readonly path: string,
-    readonly code: DatasetErrorCode,
-    problem: string,
-    advice = "",
-    options?: { cause?: unknown },
-  ) {
-    super(`${path}: ${problem}.${advice ? ` ${advice}` : ""}`, options);
+  /** The file or folder the problem is about. */
+  get path(): string {
+    return this.file;
   }
 }
 

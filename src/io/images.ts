@@ -20,6 +20,8 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { deflateSync } from "node:zlib";
 import sharp from "sharp";
+import { FileError } from "./file-error.js";
+import { pngChunk } from "./png-chunk.js";
 
 /** Why an image could not be read or written. */
 export type ImageErrorCode =
@@ -29,18 +31,8 @@ export type ImageErrorCode =
   | "bad-argument"; // the caller passed an inconsistent image to a writer
 
 /** Every failure in this module: names the file, says what is wrong and what to do. */
-export class ImageError extends Error {
+export class ImageError extends FileError<ImageErrorCode> {
   override name = "ImageError";
-
-  constructor(
-    readonly file: string,
-    readonly code: ImageErrorCode,
-    problem: string,
-    advice = "",
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${problem}.${advice ? ` ${advice}` : ""}`, options);
-  }
 }
 
 export type ImageFormat = "png" | "jpeg" | "tiff" | "bmp";
@@ -527,31 +519,6 @@ export function encodeBmp(img: RasterImage): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------
 // PNG writer
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-function crc32(bytes: Uint8Array, crc = 0xffffffff): number {
-  for (let i = 0; i < bytes.length; i++) crc = CRC_TABLE[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
-  return crc;
-}
-
-function pngChunk(type: string, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + body.length);
-  const v = new DataView(out.buffer);
-  v.setUint32(0, body.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(body, 8);
-  v.setUint32(8 + body.length, (crc32(out.subarray(4, 8 + body.length)) ^ 0xffffffff) >>> 0);
-  return out;
-}
 
 function checkImage(img: RasterImage, name: string): void {
   const { width, height, channels, data } = img;

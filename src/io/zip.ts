@@ -7,6 +7,7 @@
 
 import * as zlib from "node:zlib";
 import { CheckpointError } from "./errors.js";
+import { crc32Table } from "./png-chunk.js";
 import type { ByteSource } from "./source.js";
 
 export interface ZipEntry {
@@ -254,19 +255,7 @@ function decompress(src: ByteSource, entry: ZipEntry, raw: Uint8Array): Uint8Arr
 
 // zlib.crc32 arrived in Node 20.15; the package allows 20.3, so keep a table-driven fallback.
 const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
-let CRC_TABLE: Uint32Array | undefined;
 
 export function crc32(bytes: Uint8Array): number {
-  if (nativeCrc32) return nativeCrc32(bytes) >>> 0;
-  if (!CRC_TABLE) {
-    CRC_TABLE = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      CRC_TABLE[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return nativeCrc32 ? nativeCrc32(bytes) >>> 0 : crc32Table(bytes);
 }

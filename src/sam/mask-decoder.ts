@@ -4,15 +4,19 @@
 // convs of output_upscaling are matrix products (patch-ops.ts).
 import {
   add,
+  cast,
   concat,
   expand,
   gelu,
+  HostTensor,
   linear,
   matmul,
+  mul,
   narrow,
   relu,
   reshape,
   squeeze,
+  sub,
   type Tensor,
   transpose,
   transposeLast2,
@@ -60,6 +64,12 @@ export interface MaskDecoderInputs {
    * (Bi = Bt, or either is 1), for batched training with per-image prompts.
    */
   batching?: "repeat" | "paired";
+  /**
+   * [Bt or 1, n]: 1 where a sparse prompt token is present, 0 where its slot is empty (fixed-size
+   * graphs with a variable number of points). Empty tokens are removed from every attention, so
+   * the result equals the decoder run without them. Default: all present.
+   */
+  sparsePresent?: Tensor;
 }
 
 export interface MaskDecoderOutputs {
@@ -74,6 +84,16 @@ export function repeatInterleave0(x: Tensor, n: number): Tensor {
   if (n === 1) return x;
   const [b, ...rest] = x.shape;
   return reshape(expand(unsqueeze(x, 1), [b!, n, ...rest]), [b! * n, ...rest]);
+}
+
+/** Attention-logit bias [B, 1, 1, outputTokens + n]: 0 for present tokens, -1e9 for empty slots. */
+function tokenKeyBias(sparsePresent: Tensor, outputTokens: number): Tensor {
+  const [b, n] = sparsePresent.shape as [number, number];
+  const always = sparsePresent.graph.constant(
+    HostTensor.float32(new Float32Array(b * outputTokens).fill(1), [b, outputTokens]),
+  );
+  const present = concat([always, cast(sparsePresent, "float32")], 1);
+  return reshape(mul(sub(present, 1), 1e9), [b, 1, 1, outputTokens + n]);
 }
 
 /** MaskDecoder.predict_masks: all num_multimask_outputs + 1 masks and IoU predictions. */
@@ -129,6 +149,7 @@ export function predictMasks(
     toTokens(src),
     toTokens(pos),
     tokens,
+    inputs.sparsePresent && tokenKeyBias(inputs.sparsePresent, 1 + nMask),
   );
   const b = hs.shape[0]!;
   const iouTokenOut = squeeze(narrow(hs, 1, 0, 1), 1); // [B, C]

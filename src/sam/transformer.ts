@@ -42,7 +42,11 @@ function recombineHeads(x: Tensor): Tensor {
   return reshape(transpose(x, [0, 2, 1, 3]), [b, n, h * d]);
 }
 
-/** Attention(embedding_dim, num_heads, downsample_rate): q, k, v [B, N, C] -> [B, Nq, C]. */
+/**
+ * Attention(embedding_dim, num_heads, downsample_rate): q, k, v [B, N, C] -> [B, Nq, C].
+ * `keyBias` [B or 1, 1, 1, Nk] is added to the attention logits before the softmax: 0 keeps a
+ * key, a large negative number removes it exactly (its weight underflows to 0).
+ */
 export function attention(
   p: ParamScope,
   q: Tensor,
@@ -51,6 +55,7 @@ export function attention(
   embeddingDim: number,
   numHeads: number,
   downsampleRate = 1,
+  keyBias?: Tensor,
 ): Tensor {
   const internal = embeddingDim / downsampleRate;
   if (!Number.isInteger(internal) || internal % numHeads) {
@@ -60,7 +65,9 @@ export function attention(
   const kh = separateHeads(dense(p, "k_proj", k, embeddingDim, internal), numHeads);
   const vh = separateHeads(dense(p, "v_proj", v, embeddingDim, internal), numHeads);
   const dHead = internal / numHeads;
-  const attn = softmax(div(matmul(qh, transpose(kh, [0, 1, 3, 2])), Math.sqrt(dHead)), -1);
+  let logits = div(matmul(qh, transpose(kh, [0, 1, 3, 2])), Math.sqrt(dHead));
+  if (keyBias) logits = add(logits, keyBias);
+  const attn = softmax(logits, -1);
   return dense(p, "out_proj", recombineHeads(matmul(attn, vh)), internal, embeddingDim);
 }
 
@@ -83,15 +90,16 @@ export function twoWayAttentionBlock(
   keyPe: Tensor,
   skipFirstLayerPe: boolean,
   attentionDownsampleRate = 2,
+  tokenKeyBias?: Tensor,
 ): TwoWayState {
   const c = cfg.promptEmbedDim;
   const heads = cfg.decoderNumHeads;
   // Self attention of the tokens.
   if (skipFirstLayerPe) {
-    queries = attention(p.scope("self_attn"), queries, queries, queries, c, heads);
+    queries = attention(p.scope("self_attn"), queries, queries, queries, c, heads, 1, tokenKeyBias);
   } else {
     const q = add(queries, queryPe);
-    queries = add(queries, attention(p.scope("self_attn"), q, q, queries, c, heads));
+    queries = add(queries, attention(p.scope("self_attn"), q, q, queries, c, heads, 1, tokenKeyBias));
   }
   queries = norm(p, "norm1", queries, c);
 
@@ -115,6 +123,7 @@ export function twoWayAttentionBlock(
     c,
     heads,
     attentionDownsampleRate,
+    tokenKeyBias,
   );
   keys = norm(p, "norm4", add(keys, i2t), c);
   return { queries, keys };
@@ -124,6 +133,9 @@ export function twoWayAttentionBlock(
  * TwoWayTransformer.forward with the image and its positional encoding already flattened to
  * tokens: imageTokens, imagePe [B, hw, C] (the original's flatten(2).permute(0, 2, 1)),
  * pointEmbedding [B, T, C]. Returns the processed tokens and image tokens.
+ * `tokenKeyBias` [B or 1, 1, 1, T] (0 or a large negative number per token) removes tokens
+ * wherever they are attended to, so absent prompt slots of a fixed-size graph have no effect
+ * on the other tokens (not an option of the original, which has no such slots).
  */
 export function twoWayTransformer(
   p: ParamScope,
@@ -131,10 +143,20 @@ export function twoWayTransformer(
   imageTokens: Tensor,
   imagePe: Tensor,
   pointEmbedding: Tensor,
+  tokenKeyBias?: Tensor,
 ): TwoWayState {
   let state: TwoWayState = { queries: pointEmbedding, keys: imageTokens };
   for (let i = 0; i < cfg.decoderDepth; i++) {
-    state = twoWayAttentionBlock(p.scope(`layers.${i}`), cfg, state, pointEmbedding, imagePe, i === 0);
+    state = twoWayAttentionBlock(
+      p.scope(`layers.${i}`),
+      cfg,
+      state,
+      pointEmbedding,
+      imagePe,
+      i === 0,
+      2,
+      tokenKeyBias,
+    );
   }
   const { keys } = state;
   const q = add(state.queries, pointEmbedding);

@@ -38,6 +38,8 @@ export interface TrainGraphOptions {
   weights: ReadonlyMap<string, HostTensor>;
   trainable: (key: string) => boolean;
   batch: number;
+  /** Point slots per image for simulated clicks (0: the graph has no point inputs). */
+  clickSlots?: number;
   adamw: { weightDecay: number; clipNorm?: number };
   runtime?: RuntimeOptions;
 }
@@ -49,7 +51,14 @@ export async function buildTrainGraph(o: TrainGraphOptions): Promise<TrainGraph>
   const k = o.model.classes + 1;
   const image = g.input("image", [o.batch, 3, s, s]);
   const segY = g.input("seg_target", [o.batch, k, s, s]);
-  const out = udegForward(store, o.model, image);
+  const slots = o.clickSlots ?? 0;
+  const points = slots
+    ? {
+        coords: g.input("point_coords", [o.batch, slots, 2]),
+        labels: g.input("point_labels", [o.batch, slots]),
+      }
+    : undefined;
+  const out = udegForward(store, o.model, image, points);
   const w: LossWeightInputs = {
     kl: g.input("w_kl", []),
     edge: g.input("w_edge", []),
@@ -57,6 +66,7 @@ export async function buildTrainGraph(o: TrainGraphOptions): Promise<TrainGraph>
     au: g.input("w_au", []),
   };
   const inputs: Tensor[] = [image, segY, w.kl, w.edge, w.gamma, w.au];
+  if (points) inputs.push(points.coords, points.labels);
   let edge: Parameters<typeof udegLoss>[4];
   if (out.edge && out.segUncertaintyLow) {
     const e = edgeResolution(o.model);

@@ -15,6 +15,7 @@ import { lossConfigOf, type UdegConfig } from "../udeg/config.js";
 import { edgeTarget } from "../udeg/edge-target.js";
 import { scheduledWeights } from "../udeg/losses.js";
 import { type ResolvedModel, resolveModel } from "../udeg/setup.js";
+import { sampleClicks } from "./clicks.js";
 import { buildInference, buildTrainGraph, edgeResolution } from "./graph.js";
 import { Progress } from "./progress.js";
 
@@ -171,12 +172,14 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   writeJsonAtomic(join(run, "sam_config.json"), resolved.model.cfg);
   writeSplit(join(run, RUN_FILES.split), ds.split);
 
+  const clicks = config.train.clicks.probability > 0 ? config.train.clicks : null;
   const graph = await buildTrainGraph({
     model: resolved.model,
     loss: lossConfigOf(config),
     weights: resolved.weights,
     trainable: resolved.trainable,
     batch: B,
+    clickSlots: clicks ? clicks.max : 0,
     adamw: { weightDecay: config.train.weightDecay, clipNorm: config.train.clipNorm ?? undefined },
     runtime: { ep: config.train.device },
   });
@@ -271,6 +274,14 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
       scalar(w.gamma),
       scalar(w.au),
     ];
+    if (clicks) {
+      const key = { seed: config.train.seed, epoch: batch.epoch, index: batch.index };
+      const c = sampleClicks(batch.masks, batch.info, s, clicks, key);
+      feeds.push(
+        new HostTensor("float32", [B, clicks.max, 2], c.coords),
+        new HostTensor("float32", [B, clicks.max], c.labels),
+      );
+    }
     if (graph.hasEdge) feeds.push(edgeTargets(batch.masks, B, s, e, config.model.edge.width));
     return feeds;
   };

@@ -96,6 +96,15 @@ export const ConfigSchema = z
         device: z.enum(["cpu", "webgpu"]).default("cpu"),
         /** Validate (Dice on the val split, or test when there is no val) every N epochs. */
         validateEvery: positiveInt.default(1),
+        /**
+         * Simulated clicks (src/train/clicks.ts): the share of training images that get 1..max
+         * point prompts from the ground truth, so that clicks refine masks in the web viewer.
+         * probability 0 trains prompt-free only.
+         */
+        clicks: z
+          .object({ probability: fraction.default(0.25), max: positiveInt.default(3) })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -1,25 +1,41 @@
 // `udeg export`: a trained run as one standalone ONNX file, from a uint8 RGB image at the model
 // size to mask logits, foreground probability, uncertainty and edge map. The same graph the
 // library runs, so the file reproduces `udeg predict` (see test/udeg/export.test.ts).
+//
+// For interactive use (the web viewer, `udeg serve`) the same network is also written as two
+// files, split where SAM's own ONNX export splits it: an encoder run once per image (embedding,
+// dense edge prompt, edge map) and a decoder run per click, with a fixed number of point slots.
 
-import { basename, dirname } from "node:path";
+import { mkdirSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import {
+  and,
   buildModel,
   cast,
   encodeModel,
   Graph,
   HostTensor,
+  less,
   narrow,
   reshape,
   resizeBilinear,
   sub,
   type Tensor,
   transpose,
+  unsqueeze,
+  where,
 } from "../engine/index.js";
-import { writeFileAtomic } from "../io/atomic.js";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
+import { embeddingSize } from "../sam/config.js";
 import { ParamStore } from "../sam/params.js";
-import { udegForward } from "./model.js";
+import type { ViewerMeta } from "../serve/meta.js";
+import type { UdegConfig } from "./config.js";
+import { udegDecode, udegEncode, udegForward } from "./model.js";
 import { loadRun } from "./predictor.js";
+import type { ResolvedModel } from "./setup.js";
+
+/** Point slots of the exported decoder; unused slots have label -1. */
+export const MAX_POINTS = 16;
 
 export interface ExportOptions {
   /** Store weights as float16 (half the file; computed in float32 after a Cast). */
@@ -72,42 +88,177 @@ class HalfWeights extends ParamStore {
   }
 }
 
-export function exportRun(runDir: string, outPath: string, options: ExportOptions = {}): ExportInfo {
-  const { config, resolved } = loadRun(runDir);
-  const { cfg, classes } = resolved.model;
+type Run = { config: UdegConfig; resolved: ResolvedModel };
+
+function weightStore(g: Graph, run: Run, options: ExportOptions): ParamStore {
+  return options.fp16 ? new HalfWeights(g, run.resolved.weights) : new ParamStore(g, run.resolved.weights);
+}
+
+/**
+ * The image inputs: `image` uint8 [S, S, 3] (resized so the longest side is S, any padding) and
+ * `image_size` float32 [2] (the resized height and width). Pixels outside the resized region
+ * become the pixel mean, which the model normalises to exactly 0 as SAM pads; so callers need not
+ * pad with a non-integer value a uint8 image cannot hold. Returns [1, 3, S, S] in 0-255.
+ */
+function imageInputs(g: Graph, run: Run): { inputs: Tensor[]; nchw: Tensor } {
+  const { cfg } = run.resolved.model;
   const s = cfg.imageSize;
-  const g = new Graph();
-  const store = options.fp16 ? new HalfWeights(g, resolved.weights) : new ParamStore(g, resolved.weights);
   const image = g.input("image", [s, s, 3], "uint8");
-  const nchw = transpose(reshape(cast(image, "float32"), [1, s, s, 3]), [0, 3, 1, 2]);
-  const out = udegForward(store, resolved.model, nchw);
-  const foreground = sub(1, narrow(out.seg.prob, 1, 0, 1));
-  const edge = out.edge
-    ? resizeBilinear(narrow(out.edge.prob, 1, 1, 1), [s, s])
-    : g.constant(HostTensor.zeros([1, 1, s, s]));
-  const outputs = [out.seg.logits, out.seg.prob, foreground, out.seg.uncertainty, edge];
-  const outputNames = ["mask_logits", "probability", "foreground_probability", "uncertainty", "edge"];
-  const metadata = {
+  const size = g.input("image_size", [2], "float32");
+  const index = Float32Array.from({ length: s }, (_, i) => i);
+  const rows = g.constant(HostTensor.float32(index, [s, 1]));
+  const cols = g.constant(HostTensor.float32(index, [1, s]));
+  const valid = and(less(rows, narrow(size, 0, 0, 1)), less(cols, narrow(size, 0, 1, 1))); // [S, S]
+  const mean = g.constant(HostTensor.float32([...cfg.pixelMean], [1, 1, 3]));
+  const filled = where(unsqueeze(valid, -1), cast(image, "float32"), mean);
+  return { inputs: [image, size], nchw: transpose(reshape(filled, [1, s, s, 3]), [0, 3, 1, 2]) };
+}
+
+function commonMetadata(run: Run, options: ExportOptions, hasEdge: boolean): Record<string, string> {
+  const { cfg, classes } = run.resolved.model;
+  const s = cfg.imageSize;
+  return {
     producer: "udeg export",
     model_size: String(s),
-    input: `image: uint8 [${s}, ${s}, 3] RGB; resize the longest side to ${s} (PIL bilinear) and pad bottom/right with the pixel mean`,
+    input: `image: uint8 [${s}, ${s}, 3] RGB, the longest side resized to ${s} (PIL bilinear), any padding; image_size: float32 [2] = resized (height, width)`,
     pixel_mean: JSON.stringify(cfg.pixelMean),
     pixel_std: JSON.stringify(cfg.pixelStd),
     classes: String(classes),
     class_channels: "background first: channel k of mask_logits/probability is class k",
-    preset: config.preset,
-    evidential: String(config.model.evidential),
-    edge: String(!!out.edge),
+    preset: run.config.preset,
+    evidential: String(run.config.model.evidential),
+    edge: String(hasEdge),
     weights: options.fp16 ? "float16" : "float32",
-    outputs:
-      "mask_logits [1,K,S,S]; probability [1,K,S,S] (Dirichlet mean); foreground_probability [1,1,S,S]; uncertainty [1,1,S,S] (K/S); edge [1,1,S,S]",
   };
-  const model = buildModel([image], outputs, {
+}
+
+/** Edge probability at the model size [1, 1, S, S] (zeros without the edge generator). */
+function edgeMap(g: Graph, run: Run, edge: ReturnType<typeof udegEncode>["edge"]): Tensor {
+  const s = run.resolved.model.cfg.imageSize;
+  return edge
+    ? resizeBilinear(narrow(edge.prob, 1, 1, 1), [s, s])
+    : g.constant(HostTensor.zeros([1, 1, s, s]));
+}
+
+/** mask_logits, probability, foreground_probability, uncertainty of a segmentation head. */
+function segOutputs(seg: ReturnType<typeof udegDecode>["seg"]): Tensor[] {
+  return [seg.logits, seg.prob, sub(1, narrow(seg.prob, 1, 0, 1)), seg.uncertainty];
+}
+const SEG_OUTPUT_NAMES = ["mask_logits", "probability", "foreground_probability", "uncertainty"];
+const SEG_OUTPUT_DOC =
+  "mask_logits [1,K,S,S]; probability [1,K,S,S] (Dirichlet mean); foreground_probability [1,1,S,S]; uncertainty [1,1,S,S] (K/S)";
+
+function writeModel(
+  outPath: string,
+  inputs: Tensor[],
+  outputs: Tensor[],
+  outputNames: string[],
+  metadata: Record<string, string>,
+): ExportInfo {
+  const model = buildModel(inputs, outputs, {
     outputNames,
     metadata,
     externalData: { dir: dirname(outPath), file: `${basename(outPath)}.data` },
   });
   const bytes = encodeModel(model);
   writeFileAtomic(outPath, bytes);
-  return { path: outPath, bytes: bytes.byteLength, inputs: ["image"], outputs: outputNames, metadata };
+  return {
+    path: outPath,
+    bytes: bytes.byteLength,
+    inputs: inputs.map((t) => t.name!),
+    outputs: outputNames,
+    metadata,
+  };
+}
+
+/** The whole network in one graph: image -> masks, probabilities, uncertainty, edge map. */
+export function exportRun(runDir: string, outPath: string, options: ExportOptions = {}): ExportInfo {
+  const run = loadRun(runDir);
+  const g = new Graph();
+  const { inputs, nchw } = imageInputs(g, run);
+  const out = udegForward(weightStore(g, run, options), run.resolved.model, nchw);
+  const metadata = {
+    ...commonMetadata(run, options, !!out.edge),
+    outputs: `${SEG_OUTPUT_DOC}; edge [1,1,S,S]`,
+  };
+  return writeModel(
+    outPath,
+    inputs,
+    [...segOutputs(out.seg), edgeMap(g, run, out.edge)],
+    [...SEG_OUTPUT_NAMES, "edge"],
+    metadata,
+  );
+}
+
+/** What the web viewer reads first (meta.json): the model's facts and its two files. */
+export type WebModelMeta = Omit<ViewerMeta, "files" | "source"> & {
+  files: { encoder: string; decoder: string };
+};
+
+/**
+ * The network as an encoder (once per image) and a decoder (per set of clicks), plus meta.json,
+ * in `outDir`; file names start with `prefix` ("" -> encoder.onnx, decoder.onnx, meta.json).
+ */
+export function exportWebModels(
+  runDir: string,
+  outDir: string,
+  options: ExportOptions & { prefix?: string; name?: string } = {},
+): WebModelMeta & { infos: ExportInfo[] } {
+  const run = loadRun(runDir);
+  const { cfg } = run.resolved.model;
+  const o = run.resolved.model;
+  const prefix = options.prefix ?? "";
+  mkdirSync(outDir, { recursive: true });
+
+  const ge = new Graph();
+  const image = imageInputs(ge, run);
+  const enc = udegEncode(weightStore(ge, run, options), o, image.nchw);
+  const common = commonMetadata(run, options, !!enc.edge);
+  const encoderInfo = writeModel(
+    join(outDir, `${prefix}encoder.onnx`),
+    image.inputs,
+    [enc.embeddings, enc.dense, edgeMap(ge, run, enc.edge)],
+    ["image_embeddings", "dense_prompt", "edge"],
+    {
+      ...common,
+      role: "encoder",
+      outputs: "image_embeddings [1,C,h,w]; dense_prompt [1,C,h,w]; edge [1,1,S,S]",
+    },
+  );
+
+  const gd = new Graph();
+  const [c, e] = [cfg.promptEmbedDim, embeddingSize(cfg)];
+  const embeddings = gd.input("image_embeddings", [1, c, e, e], "float32");
+  const dense = gd.input("dense_prompt", [1, c, e, e], "float32");
+  const coords = gd.input("point_coords", [1, MAX_POINTS, 2], "float32");
+  const labels = gd.input("point_labels", [1, MAX_POINTS], "float32");
+  const dec = udegDecode(weightStore(gd, run, options), o, { embeddings, dense }, { coords, labels });
+  const decoderInfo = writeModel(
+    join(outDir, `${prefix}decoder.onnx`),
+    [embeddings, dense, coords, labels],
+    segOutputs(dec.seg),
+    SEG_OUTPUT_NAMES,
+    {
+      ...common,
+      role: "decoder",
+      points: `point_coords [1,${MAX_POINTS},2] (x, y) in model-input pixels; point_labels [1,${MAX_POINTS}]: 1 positive, 0 negative, -1 empty slot`,
+      outputs: SEG_OUTPUT_DOC,
+    },
+  );
+
+  const meta: WebModelMeta = {
+    format: "udeg-web/1",
+    name: options.name ?? basename(runDir),
+    modelSize: cfg.imageSize,
+    pixelMean: [...cfg.pixelMean],
+    pixelStd: [...cfg.pixelStd],
+    classes: o.classes,
+    preset: run.config.preset,
+    evidential: run.config.model.evidential,
+    edge: !!enc.edge,
+    maxPoints: MAX_POINTS,
+    files: { encoder: basename(encoderInfo.path), decoder: basename(decoderInfo.path) },
+  };
+  writeJsonAtomic(join(outDir, `${prefix}meta.json`), meta);
+  return { ...meta, infos: [encoderInfo, decoderInfo] };
 }

@@ -8,11 +8,15 @@ import { hashKey, isLoraKey, loraDefaults } from "../sam/lora.js";
 import { ShapeRecorder } from "../sam/params.js";
 import { type UdegModelOptions, udegForward } from "./model.js";
 
-/** Every weight UDEG-Net reads for these options, with its shape. */
+/** Every weight UDEG-Net reads for these options, with its shape (point prompts included). */
 export function udegWeightShapes(o: UdegModelOptions, batch = 1): Map<string, number[]> {
   const rec = new ShapeRecorder(new Graph());
   const s = o.cfg.imageSize;
-  udegForward(rec, o, rec.graph.input("image", [batch, 3, s, s]));
+  const g = rec.graph;
+  udegForward(rec, o, g.input("image", [batch, 3, s, s]), {
+    coords: g.input("point_coords", [batch, 1, 2]),
+    labels: g.input("point_labels", [batch, 1]),
+  });
   return rec.shapes;
 }
 

@@ -3,15 +3,18 @@
 // mask token per class (SAMed), and evidential heads for the segmentation and the edges.
 import {
   add,
+  cast,
   concat,
   conv,
   convTranspose,
   div,
   expand,
   gelu,
+  greater,
   HostTensor,
   linear,
   narrow,
+  reduceMax,
   reduceMean,
   reshape,
   resizeBilinear,
@@ -134,10 +137,34 @@ export function edgePromptGenerator(
   return { denseDelta, edgeLogits };
 }
 
-/** The whole network on a batch of images in 0-255 [B, 3, S, S] (normalisation is in the graph). */
-export function udegForward(store: ParamStore, o: UdegModelOptions, image0to255: Tensor): UdegOutputs {
-  // One mask token per class plus background (SAMed's num_multimask_outputs = classes).
-  const cfg = { ...o.cfg, numMultimaskOutputs: o.classes };
+/** What the image side computes once per image; the decoder runs on it for any prompts. */
+export interface UdegEncoding {
+  /** SAM's image embedding [B, C, h, w]. */
+  embeddings: Tensor;
+  /** The dense prompt [B, C, h, w]: no-mask embedding plus the edge prompt generator's delta. */
+  dense: Tensor;
+  /** Edge head (2 classes) at the mask resolution [B, 2, 4h, 4w], when the generator is on. */
+  edge: SegmentationHead | null;
+}
+
+/**
+ * Point prompts for a fixed number of slots: coords [B, P, 2] in model-input pixels, labels
+ * [B, P] float32: 1 positive, 0 negative, -1 an empty slot. Empty slots are removed from the
+ * decoder's attention, so all-empty equals the prompt-free model exactly.
+ */
+export interface UdegPoints {
+  coords: Tensor;
+  labels: Tensor;
+}
+
+/** SAMed's per-class decoder: one mask token per class plus background. */
+function decoderConfig(o: UdegModelOptions): SamConfig {
+  return { ...o.cfg, numMultimaskOutputs: o.classes };
+}
+
+/** The image side: normalisation, SAM's encoder (with LoRA), the edge prompt generator. */
+export function udegEncode(store: ParamStore, o: UdegModelOptions, image0to255: Tensor): UdegEncoding {
+  const cfg = decoderConfig(o);
   const c = cfg.promptEmbedDim;
   const e = embeddingSize(cfg);
   const g = store.graph;
@@ -171,21 +198,69 @@ export function udegForward(store: ParamStore, o: UdegModelOptions, image0to255:
     }
     dense = add(dense, gen.denseDelta);
   }
-  const denseFull = expand(dense, [b, c, e, e]);
-  const sparse =
+  return { embeddings: features.embeddings, dense: expand(dense, [b, c, e, e]), edge };
+}
+
+/** The sparse prompt tokens and which of them are present ([B, n] of 0/1, or none: all are). */
+function sparsePrompts(
+  store: ParamStore,
+  o: UdegModelOptions,
+  batch: number,
+  points?: UdegPoints,
+): { sparse: Tensor; present?: Tensor } {
+  const cfg = decoderConfig(o);
+  const c = cfg.promptEmbedDim;
+  const pe = store.scope("prompt_encoder.");
+  const learned =
     o.edge.enabled && o.edge.sparseTokens > 0
       ? reshape(store.get("udeg.sparse_tokens", [o.edge.sparseTokens, c]), [1, o.edge.sparseTokens, c])
-      : promptEncoder(pe, cfg, {}).sparse;
+      : null;
+  if (!points) return { sparse: learned ?? promptEncoder(pe, cfg, {}).sparse };
+  // SAM appends a padding point when there is no box; it is present whenever any point is.
+  const pointTokens = promptEncoder(pe, cfg, { points }).sparse; // [B, P + 1, C]
+  const isPoint = cast(greater(points.labels, -0.5), "float32"); // [B, P]
+  const parts = [isPoint, reduceMax(isPoint, [1], true)];
+  let sparse = pointTokens;
+  if (learned) {
+    const n = learned.shape[1]!;
+    sparse = concat([expand(learned, [batch, n, c]), pointTokens], 1);
+    parts.unshift(store.graph.constant(HostTensor.float32(new Float32Array(batch * n).fill(1), [batch, n])));
+  }
+  return { sparse, present: concat(parts, 1) };
+}
+
+/** The prompt side: SAM's mask decoder on an encoding (and optional points), per-class logits. */
+export function udegDecode(
+  store: ParamStore,
+  o: UdegModelOptions,
+  encoding: Pick<UdegEncoding, "embeddings" | "dense">,
+  points?: UdegPoints,
+): { seg: SegmentationHead; low: Tensor } {
+  const cfg = decoderConfig(o);
+  const pe = store.scope("prompt_encoder.");
+  const { sparse, present } = sparsePrompts(store, o, encoding.embeddings.shape[0]!, points);
   const out = predictMasks(store.scope("mask_decoder."), cfg, {
-    imageEmbeddings: features.embeddings,
+    imageEmbeddings: encoding.embeddings,
     imagePe: densePositionalEncoding(pe, cfg),
     sparse,
-    dense: denseFull,
+    dense: encoding.dense,
+    ...(present ? { batching: "paired" as const, sparsePresent: present } : {}),
   });
   // One mask token per class (background first), as SAMed; logits upsampled to the input size.
   const low = out.masks; // [B, K, 4h, 4w]
   const logits = resizeBilinear(low, [cfg.imageSize, cfg.imageSize]);
-  const seg = headOutputs(logits, o.evidential);
-  const segUncertaintyLow = edge ? headOutputs(low, o.evidential).uncertainty : null;
-  return { seg, edge, segUncertaintyLow };
+  return { seg: headOutputs(logits, o.evidential), low };
+}
+
+/** The whole network on a batch of images in 0-255 [B, 3, S, S] (normalisation is in the graph). */
+export function udegForward(
+  store: ParamStore,
+  o: UdegModelOptions,
+  image0to255: Tensor,
+  points?: UdegPoints,
+): UdegOutputs {
+  const encoding = udegEncode(store, o, image0to255);
+  const { seg, low } = udegDecode(store, o, encoding, points);
+  const segUncertaintyLow = encoding.edge ? headOutputs(low, o.evidential).uncertainty : null;
+  return { seg, edge: encoding.edge, segUncertaintyLow };
 }

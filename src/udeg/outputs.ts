@@ -3,7 +3,11 @@
 import { join } from "node:path";
 import { type RasterImage, writePng } from "../io/images.js";
 import { writeSafetensors } from "../io/index.js";
+import { contour, heatColour } from "./colour-maps.js";
 import type { UdegPrediction } from "./predictor.js";
+
+/** Moved to colour-maps.ts (pure, for the web viewer); re-exported here. */
+export { contour, heatColour };
 
 /** 0..1 floats to a 16-bit grey PNG raster. */
 function toU16(values: Float32Array, width: number, height: number): RasterImage {
@@ -17,45 +21,6 @@ export function foregroundProbability(p: UdegPrediction): Float32Array {
   const plane = p.width * p.height;
   const out = new Float32Array(plane);
   for (let i = 0; i < plane; i++) out[i] = 1 - p.prob[i]!;
-  return out;
-}
-
-/** A perceptual dark-to-bright colour map (inferno-like), t in [0, 1] -> RGB 0..255. */
-export function heatColour(t: number): [number, number, number] {
-  const stops: [number, number, number, number][] = [
-    [0, 0, 0, 4],
-    [0.25, 87, 16, 110],
-    [0.5, 188, 55, 84],
-    [0.75, 249, 142, 9],
-    [1, 252, 255, 164],
-  ];
-  const x = Math.min(1, Math.max(0, t));
-  for (let i = 1; i < stops.length; i++) {
-    const [t1, r1, g1, b1] = stops[i]!;
-    const [t0, r0, g0, b0] = stops[i - 1]!;
-    if (x <= t1) {
-      const f = (x - t0) / (t1 - t0);
-      return [r0 + f * (r1 - r0), g0 + f * (g1 - g0), b0 + f * (b1 - b0)];
-    }
-  }
-  return [252, 255, 164];
-}
-
-/** Pixels of `labels` whose 4-neighbourhood holds another label. */
-export function contour(labels: Uint8Array, width: number, height: number): Uint8Array {
-  const out = new Uint8Array(labels.length);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const v = labels[y * width + x]!;
-      if (v === 0) continue;
-      const differs =
-        (x > 0 && labels[y * width + x - 1] !== v) ||
-        (x < width - 1 && labels[y * width + x + 1] !== v) ||
-        (y > 0 && labels[(y - 1) * width + x] !== v) ||
-        (y < height - 1 && labels[(y + 1) * width + x] !== v);
-      if (differs) out[y * width + x] = 1;
-    }
-  }
   return out;
 }
 

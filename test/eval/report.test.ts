@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pathToFileURL } from "node:url";
 import sharp from "sharp";
@@ -18,9 +17,7 @@ import {
   writeReport,
 } from "../../src/eval/report.js";
 import { displaySize, niceMax } from "../../src/eval/report-images.js";
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARTIFACTS = resolve("test-artifacts");
+import { ARTIFACTS, launchChromium } from "../browser.js";
 
 /** Deterministic pseudo-random numbers in [0, 1). */
 function rng(seed: number): () => number {
@@ -258,29 +255,10 @@ describe("report", () => {
   });
 
   test("a real browser shows every picture, table and plot (headless Chromium)", async () => {
-    if (!existsSync(CHROMIUM)) {
-      assert.fail(
-        `${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium) to run the report's browser check`,
-      );
-    }
-    const { chromium } = await import("playwright-core");
     await mkdir(ARTIFACTS, { recursive: true });
     const path = join(ARTIFACTS, "report.html");
     await writeReport(path, makeReport());
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-      timeout: 20000,
-    });
+    const browser = await launchChromium("the report's browser check");
     try {
       const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
       const requests: string[] = [];

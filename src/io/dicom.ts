@@ -1,0 +1,436 @@
+// DICOM images (Part 10 files, or a bare data set in implicit VR little endian): the pixel data of
+// uncompressed transfer syntaxes, as modality values, and as the 0..255 planes the model takes.
+// Pure (no Node.js built-ins): the web viewer decodes DICOM with it in the browser. Parsing is
+// dicom-parser's; what is done here is the pixel module (PS3.3 C.7.6.3) and the refusals.
+//
+// Read: implicit and explicit VR little endian, explicit VR big endian, deflated explicit VR
+// little endian (with an inflater: Node's zlib by default in Node, DecompressionStream in the
+// browser through decodeDicomAsync); 8-, 16- and 32-bit samples, signed or not, any BitsStored;
+// MONOCHROME1/2 and RGB (interleaved or planar); multi-frame. Rescale slope/intercept give the
+// modality values (e.g. Hounsfield units).
+// Not read: compressed (encapsulated) pixel data (JPEG, JPEG-LS, JPEG 2000, RLE, ...), float pixel
+// data, palette colour and YBR photometric interpretations: each is refused with a message that
+// says what the file holds and how to convert it.
+//
+// To 0..255 (dicomToPlanar): plain 8-bit MONOCHROME2 or RGB without rescaling keeps its stored
+// values (quantized, like an 8-bit PNG); anything else goes through the file's first VOI window
+// (WindowCenter/WindowWidth, DICOM's linear function) or, without one, the 0.5 / 99.5 percentiles
+// of all frames (as `udeg predict` windows a NIfTI volume); MONOCHROME1 is inverted afterwards.
+
+import dicomParser from "dicom-parser";
+import type { PlanarImage } from "../data/types.js";
+import { FileError } from "./file-error.js";
+
+export type DicomErrorCode = "corrupt" | "truncated" | "unsupported" | "bad-argument";
+
+/** Every failure in this module: names the file, says what is wrong and what to do. */
+export class DicomError extends FileError<DicomErrorCode> {
+  override name = "DicomError";
+}
+
+const DAMAGED = "The file is damaged or incomplete: re-export it from the PACS or the scanner.";
+const DECOMPRESS =
+  "Decompress it first, e.g. `gdcmconv --raw in.dcm out.dcm` (GDCM) or `dcmdjpeg in.dcm out.dcm` (DCMTK).";
+
+export const TRANSFER_SYNTAXES = {
+  implicitLittle: "1.2.840.10008.1.2",
+  explicitLittle: "1.2.840.10008.1.2.1",
+  deflatedExplicitLittle: "1.2.840.10008.1.2.1.99",
+  explicitBig: "1.2.840.10008.1.2.2",
+} as const;
+
+const UNCOMPRESSED = new Set<string>(Object.values(TRANSFER_SYNTAXES));
+
+/** Names of the compressed transfer syntaxes people meet, for the refusal message. */
+const COMPRESSED_NAMES: Record<string, string> = {
+  "1.2.840.10008.1.2.4.50": "JPEG Baseline",
+  "1.2.840.10008.1.2.4.51": "JPEG Extended",
+  "1.2.840.10008.1.2.4.57": "JPEG Lossless",
+  "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
+  "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
+  "1.2.840.10008.1.2.4.81": "JPEG-LS Near-Lossless",
+  "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless",
+  "1.2.840.10008.1.2.4.91": "JPEG 2000",
+  "1.2.840.10008.1.2.4.201": "HTJ2K Lossless",
+  "1.2.840.10008.1.2.4.202": "HTJ2K Lossless RPCL",
+  "1.2.840.10008.1.2.4.203": "HTJ2K",
+  "1.2.840.10008.1.2.5": "RLE Lossless",
+  "1.2.840.10008.1.2.4.100": "MPEG-2",
+  "1.2.840.10008.1.2.4.102": "MPEG-4",
+  "1.2.840.10008.1.2.4.110": "JPEG XL Lossless",
+  "1.2.840.10008.1.2.4.112": "JPEG XL",
+};
+
+/** A decoded DICOM image. */
+export interface DicomImage {
+  rows: number;
+  columns: number;
+  frames: number;
+  /** 1 (grey) or 3 (RGB). */
+  samplesPerPixel: number;
+  photometric: "MONOCHROME1" | "MONOCHROME2" | "RGB";
+  bitsAllocated: number;
+  bitsStored: number;
+  signed: boolean;
+  rescaleSlope: number;
+  rescaleIntercept: number;
+  /** The first VOI window of the file, if it has one (in modality values). */
+  window?: { center: number; width: number };
+  /** Row and column spacing in mm (PixelSpacing), if given. */
+  spacing?: [number, number];
+  transferSyntax: string;
+  /** Modality values (rescale applied), one array per frame, [rows, columns, samples] interleaved. */
+  frameData: Float32Array[];
+}
+
+export interface DecodeDicomOptions {
+  /**
+   * Inflates raw-deflate bytes, for the deflated transfer syntax. Default: dicom-parser's own
+   * (Node's zlib; unavailable in the browser, where decodeDicomAsync inflates beforehand).
+   */
+  inflate?: (deflated: Uint8Array) => Uint8Array;
+}
+
+/** True when the bytes look like DICOM: a Part 10 preamble ("DICM" at 128) or a bare data set. */
+export function sniffDicom(bytes: Uint8Array): boolean {
+  if (bytes.length >= 132 && String.fromCharCode(...bytes.subarray(128, 132)) === "DICM") return true;
+  return bareDataSet(bytes);
+}
+
+/** A data set without preamble: the first tag is a group 0x0008 element (implicit VR LE). */
+function bareDataSet(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && bytes[0] === 0x08 && bytes[1] === 0x00 && bytes[3] === 0x00;
+}
+
+function isPart10(bytes: Uint8Array): boolean {
+  return bytes.length >= 132 && String.fromCharCode(...bytes.subarray(128, 132)) === "DICM";
+}
+
+class NeedsInflate extends Error {
+  constructor(readonly position: number) {
+    super("deflated data set");
+  }
+}
+
+/** Decodes a DICOM file's image (all frames). `name` is used in errors. */
+export function decodeDicom(
+  bytes: Uint8Array,
+  name = "(dicom)",
+  options: DecodeDicomOptions = {},
+): DicomImage {
+  const inflater = options.inflate
+    ? (arr: Uint8Array, position: number) =>
+        concat(arr.subarray(0, position), options.inflate!(arr.subarray(position)))
+    : undefined;
+  return fromDataSet(parse(bytes, name, inflater), name);
+}
+
+/**
+ * decodeDicom for the browser: a deflated data set is inflated with `inflate` (asynchronous, e.g.
+ * DecompressionStream("deflate-raw")) before parsing.
+ */
+export async function decodeDicomAsync(
+  bytes: Uint8Array,
+  name: string,
+  inflate: (deflated: Uint8Array) => Promise<Uint8Array>,
+): Promise<DicomImage> {
+  let position = -1;
+  try {
+    return fromDataSet(
+      parse(bytes, name, (_arr, at) => {
+        throw new NeedsInflate(at);
+      }),
+      name,
+    );
+  } catch (err) {
+    if (!(err instanceof NeedsInflate)) throw err;
+    position = err.position;
+  }
+  let inflated: Uint8Array;
+  try {
+    inflated = await inflate(bytes.subarray(position));
+  } catch (err) {
+    throw new DicomError(
+      name,
+      "corrupt",
+      `cannot inflate the deflated data set (${(err as Error).message})`,
+      DAMAGED,
+      {
+        cause: err,
+      },
+    );
+  }
+  const full = concat(bytes.subarray(0, position), inflated);
+  return fromDataSet(
+    parse(bytes, name, () => full),
+    name,
+  );
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}
+
+function parse(
+  bytes: Uint8Array,
+  name: string,
+  inflater?: (arr: Uint8Array, position: number) => Uint8Array,
+): dicomParser.DataSet {
+  if (bytes.length === 0) throw new DicomError(name, "corrupt", "the file is empty", DAMAGED);
+  const part10 = isPart10(bytes);
+  if (!part10 && !bareDataSet(bytes)) {
+    throw new DicomError(
+      name,
+      "corrupt",
+      'not a DICOM file (no "DICM" marker at byte 128 and no data set at the start)',
+      DAMAGED,
+    );
+  }
+  // dicom-parser's typings say the inflater returns void; it returns the inflated bytes.
+  const options = {
+    ...(part10 ? {} : { TransferSyntaxUID: TRANSFER_SYNTAXES.implicitLittle }),
+    ...(inflater ? { inflater: inflater as unknown as (arr: Uint8Array, position: number) => void } : {}),
+  };
+  try {
+    return dicomParser.parseDicom(bytes, options);
+  } catch (err) {
+    if (err instanceof NeedsInflate) throw err;
+    // dicom-parser throws strings as well as errors, sometimes with the partial data set.
+    const e = err as { exception?: string; message?: string } | string;
+    const msg = typeof e === "string" ? e : (e.exception ?? e.message ?? String(err));
+    const truncated = /past end|end of buffer|beyond|truncat/i.test(msg);
+    throw new DicomError(
+      name,
+      truncated ? "truncated" : "corrupt",
+      truncated ? `the file ends early (${msg})` : `cannot parse the DICOM data set (${msg})`,
+      DAMAGED,
+      { cause: err },
+    );
+  }
+}
+
+function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
+  const ts = (ds.string("x00020010") ?? TRANSFER_SYNTAXES.implicitLittle).replace(/\0/g, "").trim();
+  if (!UNCOMPRESSED.has(ts)) {
+    const label = COMPRESSED_NAMES[ts] ?? "a compressed or unknown encoding";
+    throw new DicomError(
+      name,
+      "unsupported",
+      `compressed DICOM (${label}, transfer syntax ${ts}) is not supported; uncompressed transfer syntaxes only`,
+      DECOMPRESS,
+    );
+  }
+  const pixel = ds.elements.x7fe00010;
+  if (!pixel) {
+    if (ds.elements.x7fe00008 || ds.elements.x7fe00009)
+      throw new DicomError(
+        name,
+        "unsupported",
+        "float pixel data (7FE0,0008/0009) is not supported",
+        "Save it with integer pixel data.",
+      );
+    throw new DicomError(
+      name,
+      "unsupported",
+      "no pixel data (7FE0,0010): not an image (a structured report, a presentation state, ...?)",
+    );
+  }
+  if (pixel.encapsulatedPixelData) {
+    throw new DicomError(
+      name,
+      "unsupported",
+      `the pixel data is encapsulated (compressed) although the transfer syntax ${ts} says uncompressed`,
+      DECOMPRESS,
+    );
+  }
+  const need = (tag: string, what: string): number => {
+    const v = ds.uint16(tag);
+    if (v === undefined)
+      throw new DicomError(name, "corrupt", `${what} (${tagName(tag)}) is missing`, DAMAGED);
+    return v;
+  };
+  const rows = need("x00280010", "Rows");
+  const columns = need("x00280011", "Columns");
+  const bitsAllocated = need("x00280100", "BitsAllocated");
+  const samplesPerPixel = ds.uint16("x00280002") ?? 1;
+  const bitsStored = ds.uint16("x00280101") ?? bitsAllocated;
+  const highBit = ds.uint16("x00280102") ?? bitsStored - 1;
+  const signed = (ds.uint16("x00280103") ?? 0) === 1;
+  const planar = (ds.uint16("x00280006") ?? 0) === 1;
+  const frames = Math.max(1, ds.intString("x00280008") ?? 1);
+  const photometric = (ds.string("x00280004") ?? (samplesPerPixel === 3 ? "RGB" : "MONOCHROME2")).trim();
+  if (rows === 0 || columns === 0)
+    throw new DicomError(name, "corrupt", `bad image size ${columns}x${rows}`, DAMAGED);
+  if (![8, 16, 32].includes(bitsAllocated))
+    throw new DicomError(
+      name,
+      "unsupported",
+      `${bitsAllocated}-bit pixel data is not supported (8, 16 or 32 bits allocated)`,
+      "Convert it to 8- or 16-bit samples.",
+    );
+  if (bitsStored < 1 || bitsStored > bitsAllocated || highBit !== bitsStored - 1)
+    throw new DicomError(
+      name,
+      bitsStored < 1 || bitsStored > bitsAllocated ? "corrupt" : "unsupported",
+      `BitsStored ${bitsStored} / HighBit ${highBit} with ${bitsAllocated} bits allocated is not supported`,
+      DAMAGED,
+    );
+  const grey = photometric === "MONOCHROME1" || photometric === "MONOCHROME2";
+  if (!(grey && samplesPerPixel === 1) && !(photometric === "RGB" && samplesPerPixel === 3)) {
+    throw new DicomError(
+      name,
+      "unsupported",
+      `photometric interpretation ${photometric} with ${samplesPerPixel} sample(s) per pixel is not supported (MONOCHROME1, MONOCHROME2 or RGB)`,
+      "Convert it to greyscale or RGB.",
+    );
+  }
+  const bytesPer = bitsAllocated / 8;
+  const perFrame = rows * columns * samplesPerPixel;
+  const needBytes = perFrame * frames * bytesPer;
+  const available = Math.min(pixel.length, ds.byteArray.length - pixel.dataOffset);
+  if (available < needBytes) {
+    throw new DicomError(
+      name,
+      "truncated",
+      `the pixel data holds ${available} bytes, ${frames} frame(s) of ${columns}x${rows}x${samplesPerPixel} at ${bitsAllocated} bits need ${needBytes}`,
+      DAMAGED,
+    );
+  }
+  const little = ts !== TRANSFER_SYNTAXES.explicitBig;
+  const view = new DataView(ds.byteArray.buffer, ds.byteArray.byteOffset + pixel.dataOffset, needBytes);
+  const slope = ds.floatString("x00281053") ?? 1;
+  const intercept = ds.floatString("x00281052") ?? 0;
+  const rescaleSlope = Number.isFinite(slope) && slope !== 0 ? slope : 1;
+  const rescaleIntercept = Number.isFinite(intercept) ? intercept : 0;
+  const mask = bitsStored >= 32 ? 0xffffffff : 2 ** bitsStored - 1;
+  const signBit = 2 ** (bitsStored - 1);
+  const read = (i: number): number => {
+    let v: number;
+    if (bytesPer === 1) v = view.getUint8(i);
+    else if (bytesPer === 2) v = view.getUint16(2 * i, little);
+    else v = view.getUint32(4 * i, little);
+    if (bitsStored < bitsAllocated) v = bitsStored >= 32 ? v : v % (mask + 1);
+    if (signed && v >= signBit) v -= 2 * signBit;
+    return v;
+  };
+  const frameData: Float32Array[] = [];
+  for (let f = 0; f < frames; f++) {
+    const out = new Float32Array(perFrame);
+    const base = f * perFrame;
+    if (samplesPerPixel === 3 && planar) {
+      const plane = rows * columns;
+      for (let c = 0; c < 3; c++)
+        for (let p = 0; p < plane; p++)
+          out[3 * p + c] = read(base + c * plane + p) * rescaleSlope + rescaleIntercept;
+    } else {
+      for (let i = 0; i < perFrame; i++) out[i] = read(base + i) * rescaleSlope + rescaleIntercept;
+    }
+    frameData.push(out);
+  }
+  const center = ds.floatString("x00281050");
+  const width = ds.floatString("x00281051");
+  const sx = ds.floatString("x00280030", 0);
+  const sy = ds.floatString("x00280030", 1);
+  return {
+    rows,
+    columns,
+    frames,
+    samplesPerPixel,
+    photometric: photometric as DicomImage["photometric"],
+    bitsAllocated,
+    bitsStored,
+    signed,
+    rescaleSlope,
+    rescaleIntercept,
+    ...(center !== undefined && width !== undefined && Number.isFinite(center) && width >= 1
+      ? { window: { center, width } }
+      : {}),
+    ...(sx !== undefined && sy !== undefined && sx > 0 && sy > 0
+      ? { spacing: [sx, sy] as [number, number] }
+      : {}),
+    transferSyntax: ts,
+    frameData,
+  };
+}
+
+function tagName(tag: string): string {
+  return `${tag.slice(1, 5)},${tag.slice(5, 9)}`.toUpperCase();
+}
+
+/** The 0.5 / 99.5 percentiles of all frames (sampled), like a NIfTI volume's window in `udeg predict`. */
+export function dicomPercentileWindow(img: DicomImage): [number, number] {
+  const total = img.frameData.reduce((s, f) => s + f.length, 0);
+  const step = Math.max(1, Math.floor(total / 1_000_000));
+  const sample = new Float32Array(Math.ceil(total / step) + img.frameData.length);
+  let n = 0;
+  for (const f of img.frameData)
+    for (let k = 0; k < f.length; k += step) if (Number.isFinite(f[k]!)) sample[n++] = f[k]!;
+  if (n === 0) return [0, 1];
+  const sorted = sample.subarray(0, n).sort();
+  const at = (p: number) => sorted[Math.min(n - 1, Math.max(0, Math.round((p / 100) * (n - 1))))]!;
+  return [at(0.5), at(99.5)];
+}
+
+/** How dicomToPlanar maps modality values to 0..255, for display ("window 40 / 400", ...). */
+export function dicomDisplayMapping(img: DicomImage): {
+  kind: "stored" | "voi" | "percentile";
+  lo: number;
+  hi: number;
+} {
+  const plain =
+    img.bitsAllocated === 8 &&
+    !img.signed &&
+    img.rescaleSlope === 1 &&
+    img.rescaleIntercept === 0 &&
+    !img.window;
+  if (plain) return { kind: "stored", lo: 0, hi: 255 };
+  if (img.window) {
+    const { center: c, width: w } = img.window;
+    return { kind: "voi", lo: c - 0.5 - (w - 1) / 2, hi: c - 0.5 + (w - 1) / 2 };
+  }
+  const [lo, hi] = dicomPercentileWindow(img);
+  return { kind: "percentile", lo, hi };
+}
+
+/**
+ * One frame as the model's input: [C, H, W] planes 0..255 (C = 1 or 3). See the module comment
+ * for the mapping; `mapping` may be passed in to reuse dicomDisplayMapping's result across frames.
+ */
+export function dicomToPlanar(
+  img: DicomImage,
+  frame = 0,
+  mapping: ReturnType<typeof dicomDisplayMapping> = dicomDisplayMapping(img),
+): PlanarImage {
+  if (!Number.isInteger(frame) || frame < 0 || frame >= img.frames)
+    throw new DicomError("(dicom)", "bad-argument", `frame ${frame} is out of range 0..${img.frames - 1}`);
+  const src = img.frameData[frame]!;
+  const c = img.samplesPerPixel;
+  const n = img.rows * img.columns;
+  const data = new Float32Array(c * n);
+  const invert = img.photometric === "MONOCHROME1";
+  let f: (x: number) => number;
+  if (mapping.kind === "stored") f = (x) => x;
+  else if (mapping.kind === "voi") {
+    // DICOM's linear VOI function (PS3.3 C.11.2.1.2.1), to 0..255.
+    const { center, width } = img.window!;
+    f = (x) => {
+      if (x <= mapping.lo) return 0;
+      if (x > mapping.hi) return 255;
+      return ((x - (center - 0.5)) / (width - 1) + 0.5) * 255;
+    };
+  } else {
+    const range = Math.max(mapping.hi - mapping.lo, 1e-6);
+    f = (x) => Math.min(255, Math.max(0, ((x - mapping.lo) / range) * 255));
+  }
+  for (let p = 0; p < n; p++) {
+    for (let k = 0; k < c; k++) {
+      let v = f(src[p * c + k]!);
+      if (invert) v = 255 - v;
+      data[k * n + p] = Number.isNaN(v) ? 0 : v;
+    }
+  }
+  return { data, channels: c, height: img.rows, width: img.columns, quantized: mapping.kind === "stored" };
+}

@@ -1,0 +1,89 @@
+// /model/meta.json, as `udeg serve` writes it and the web viewer reads it, and window.udegViewer,
+// the page's handle for tests and benchmarks. Types only, with no imports, so the page's bundle
+// (and its tsconfig, without Node's types) uses them as the Node side does.
+
+/** meta.json: WebModelMeta (src/udeg/export.ts) or the single-graph form, and where it came from. */
+export interface ViewerMeta {
+  format: "udeg-web/1";
+  name: string;
+  /** The model's square input size S. */
+  modelSize: number;
+  pixelMean: number[];
+  pixelStd: number[];
+  /** Foreground classes (outputs have classes + 1 channels, background first). */
+  classes: number;
+  preset: string;
+  evidential: boolean;
+  edge: boolean;
+  /** The decoder's point slots (0 for a single graph). */
+  maxPoints: number;
+  /** File names under /model/: encoder + decoder (split export), or one full graph. */
+  files: { encoder: string; decoder: string } | { full: string };
+  /** Where the model came from (the run directory or the ONNX file), for the page's header. */
+  source: string;
+}
+
+export type ViewerPhase =
+  | "loading-model"
+  | "model-error"
+  | "ready"
+  | "opening"
+  | "encoding"
+  | "decoding"
+  | "done"
+  | "error";
+
+/** window.udegViewer.state(): what the page is doing and what it shows. */
+export interface ViewerState {
+  phase: ViewerPhase;
+  /** The status line's text. */
+  status: string;
+  /** The model's sessions are ready. */
+  modelLoaded: boolean;
+  /** A mask is shown for the current image. */
+  hasResult: boolean;
+  backend: "webgpu" | "wasm" | null;
+  /** Why that backend ("no WebGPU adapter in this browser", ...). */
+  backendNote: string;
+  /** Split export: clicks rerun the decoder only. */
+  interactive: boolean;
+  encoderMs: number | null;
+  decoderMs: number | null;
+  encoderRuns: number;
+  decoderRuns: number;
+  /** Increases each time a result (mask) is shown. */
+  resultSeq: number;
+  /** The error text the page shows, or null. */
+  error: string | null;
+  file: string | null;
+  /** Current slice or frame (0-based) and how many the file has. */
+  slice: number;
+  slices: number;
+  width: number;
+  height: number;
+  points: number;
+  /** Foreground pixels of the current mask. */
+  foreground: number;
+}
+
+export interface BenchmarkResult {
+  encoderMs: number[];
+  decoderMs: number[];
+  backend: string;
+  threads: number;
+}
+
+/** window.udegViewer. */
+export interface ViewerApi {
+  state(): ViewerState;
+  /** The current mask's class index per pixel, row-major [height, width]. */
+  maskLabels(): number[];
+  /** Encoder and decoder (no clicks) times over `runs` runs on the current image, after the page's queued work. */
+  benchmark(runs: number): Promise<BenchmarkResult>;
+}
+
+declare global {
+  interface Window {
+    udegViewer: ViewerApi;
+  }
+}

@@ -1,0 +1,201 @@
+// Files the viewer opens, as a list of 2-D images (one for a PNG/JPEG, one per slice of a NIfTI
+// volume, one per frame of a DICOM file), each as the model's 0..255 planes. The mapping to
+// 0..255 is `udeg predict`'s (src/cli/predict.ts): 8-bit files as stored (PIL-exact resize
+// later), 16-bit PNGs * 255 / 65535, NIfTI slices through the volume's 0.5 / 99.5 percentile window.
+import type { PlanarImage } from "../../src/data/types.js";
+import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
+import { decodeDicomAsync, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../../src/io/dicom.js";
+import { getSlice, isGzip, parseNiftiUncompressed, sliceCount } from "../../src/io/nifti-format.js";
+import { decodePng16, gunzip, inflateRaw, pngHeader } from "./png.js";
+
+export interface OpenedFile {
+  name: string;
+  kind: "image" | "nifti" | "dicom";
+  /** Number of 2-D images (slices, frames). */
+  count: number;
+  /** Which one to show first (the middle slice of a volume). */
+  initial: number;
+  /** A line about the file for the page ("NIfTI 181x217x181 int16, window 12..870"). */
+  description: string;
+  /** The 2-D image `index` as 0..255 planes. */
+  image(index: number): PlanarImage;
+}
+
+/** A problem with the file itself, shown to the user as it is. */
+export class FileError extends Error {
+  override name = "FileError";
+}
+
+type Sniffed =
+  | "png"
+  | "jpeg"
+  | "gif"
+  | "bmp"
+  | "webp"
+  | "tiff"
+  | "gzip"
+  | "nifti"
+  | "nifti2"
+  | "dicom"
+  | null;
+
+export function sniff(bytes: Uint8Array, name: string): Sniffed {
+  const b = bytes;
+  const at = (i: number, ...v: number[]) => v.every((x, k) => b[i + k] === x);
+  if (at(0, 0x89, 0x50, 0x4e, 0x47)) return "png";
+  if (at(0, 0xff, 0xd8, 0xff)) return "jpeg";
+  if (at(0, 0x47, 0x49, 0x46, 0x38)) return "gif";
+  if (at(0, 0x42, 0x4d)) return "bmp";
+  if (at(0, 0x52, 0x49, 0x46, 0x46) && at(8, 0x57, 0x45, 0x42, 0x50)) return "webp";
+  if (at(0, 0x49, 0x49, 0x2a, 0) || at(0, 0x4d, 0x4d, 0, 0x2a)) return "tiff";
+  if (isGzip(b)) return "gzip";
+  if (b.length >= 348) {
+    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const hdr = [v.getInt32(0, true), v.getInt32(0, false)];
+    if (hdr.includes(348)) return "nifti";
+    if (hdr.includes(540)) return "nifti2";
+  }
+  if (sniffDicom(b) || /\.dcm$/i.test(name)) return "dicom";
+  return null;
+}
+
+function hex(bytes: Uint8Array): string {
+  return Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Opens a file's bytes; throws FileError (or a decoder's error) with a message for the page. */
+export async function openBytes(bytes: Uint8Array, name: string): Promise<OpenedFile> {
+  if (bytes.length === 0) throw new FileError(`${name}: the file is empty.`);
+  let kind = sniff(bytes, name);
+  if (kind === "gzip") {
+    try {
+      bytes = await gunzip(bytes);
+    } catch (err) {
+      throw new FileError(
+        `${name}: cannot decompress the gzip stream (${(err as Error).message}): the file is damaged or truncated.`,
+      );
+    }
+    kind = sniff(bytes, name.replace(/\.gz$/i, ""));
+    if (kind !== "nifti" && kind !== "nifti2")
+      throw new FileError(`${name}: a gzip file that does not hold a NIfTI volume (.nii.gz).`);
+  }
+  switch (kind) {
+    case "nifti":
+    case "nifti2":
+      return openNifti(bytes, name);
+    case "dicom":
+      return openDicom(bytes, name);
+    case "tiff":
+      throw new FileError(
+        `${name}: TIFF is not decoded in the browser. Convert it to PNG (16-bit PNG keeps the depth).`,
+      );
+    case "png":
+    case "jpeg":
+    case "gif":
+    case "bmp":
+    case "webp":
+      return openImage(bytes, name, kind);
+    default:
+      throw new FileError(
+        `${name}: not a file this viewer reads (first bytes ${hex(bytes)}). Open a PNG or JPEG image, a DICOM file (.dcm) or a NIfTI volume (.nii, .nii.gz).`,
+      );
+  }
+}
+
+function openNifti(bytes: Uint8Array, name: string): OpenedFile {
+  const vol = parseNiftiUncompressed(bytes, name);
+  const n = sliceCount(vol, 2);
+  const [lo, hi] = predictWindow(vol);
+  const volumes = vol.shape.slice(3).reduce((a, b) => a * b, 1);
+  const dims = vol.shape.slice(0, 3).join("x");
+  return {
+    name,
+    kind: "nifti",
+    count: n,
+    initial: Math.floor(n / 2),
+    description:
+      `NIfTI ${dims} ${vol.header.datatype}, slices along the third axis, window ${fmt(lo)}..${fmt(hi)}` +
+      (volumes > 1 ? ` (4-D: volume 0 of ${volumes})` : ""),
+    image(index: number): PlanarImage {
+      const s = getSlice(vol, 2, index);
+      return { data: windowSlice(s, lo, hi), channels: 1, height: s.rows, width: s.cols };
+    },
+  };
+}
+
+async function openDicom(bytes: Uint8Array, name: string): Promise<OpenedFile> {
+  const img = await decodeDicomAsync(bytes, name, inflateRaw);
+  const mapping = dicomDisplayMapping(img);
+  const how =
+    mapping.kind === "stored"
+      ? "stored values"
+      : mapping.kind === "voi"
+        ? `VOI window ${fmt(img.window!.center)} / ${fmt(img.window!.width)}`
+        : `window ${fmt(mapping.lo)}..${fmt(mapping.hi)} (percentiles)`;
+  return {
+    name,
+    kind: "dicom",
+    count: img.frames,
+    initial: 0,
+    description:
+      `DICOM ${img.columns}x${img.rows}${img.frames > 1 ? `, ${img.frames} frames` : ""}, ${img.photometric}, ` +
+      `${img.bitsStored}-bit${img.signed ? " signed" : ""}, ${how}`,
+    image: (index) => dicomToPlanar(img, index, mapping),
+  };
+}
+
+async function openImage(bytes: Uint8Array, name: string, kind: string): Promise<OpenedFile> {
+  const h = kind === "png" ? pngHeader(bytes) : null;
+  if (h && h.bitDepth === 16 && h.interlace === 0) {
+    const png = await decodePng16(bytes, name);
+    const n = png.width * png.height;
+    const data = new Float32Array(n * png.channels);
+    for (let c = 0; c < png.channels; c++)
+      for (let i = 0; i < n; i++) data[c * n + i] = (png.data[i * png.channels + c]! * 255) / 65535;
+    const image: PlanarImage = { data, channels: png.channels, height: png.height, width: png.width };
+    return single(
+      name,
+      `16-bit PNG ${png.width}x${png.height}${png.channels === 1 ? " grey" : " RGB"}`,
+      image,
+    );
+  }
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(new Blob([bytes as BlobPart]), {
+      colorSpaceConversion: "none",
+      premultiplyAlpha: "none",
+    });
+  } catch (err) {
+    throw new FileError(
+      `${name}: cannot decode this ${kind.toUpperCase()} file (${(err as Error).message || "decoding failed"}). The file is damaged or incomplete.`,
+    );
+  }
+  const { width, height } = bitmap;
+  const canvas = new OffscreenCanvas(width, height);
+  const ctx = canvas.getContext("2d", { willReadFrequently: true })!;
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const rgba = ctx.getImageData(0, 0, width, height, { colorSpace: "srgb" }).data;
+  const n = width * height;
+  let grey = true;
+  for (let i = 0; i < n && grey; i++)
+    grey = rgba[4 * i] === rgba[4 * i + 1] && rgba[4 * i] === rgba[4 * i + 2];
+  const channels = grey ? 1 : 3;
+  const data = new Float32Array(n * channels);
+  for (let c = 0; c < channels; c++) for (let i = 0; i < n; i++) data[c * n + i] = rgba[4 * i + c]!;
+  return single(name, `${kind.toUpperCase()} ${width}x${height}${grey ? " grey" : " RGB"}`, {
+    data,
+    channels,
+    height,
+    width,
+    quantized: true,
+  });
+}
+
+function single(name: string, description: string, image: PlanarImage): OpenedFile {
+  return { name, kind: "image", count: 1, initial: 0, description, image: () => image };
+}
+
+function fmt(x: number): string {
+  return Math.abs(x) >= 100 || Number.isInteger(x) ? String(Math.round(x)) : x.toPrecision(3);
+}
