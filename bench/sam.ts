@@ -7,7 +7,7 @@ import { ParamStore } from "../src/sam/params.js";
 import { flag, machine, peakRssMb, runPeer, time, updateBenchmarksMd, writeResults } from "./common.js";
 
 /** Random weights of the right shapes: LayerNorm scales near 1, everything else small. */
-function randomSamWeights(cfg: SamConfig, seed: number): Map<string, HostTensor> {
+export function randomSamWeights(cfg: SamConfig, seed: number): Map<string, HostTensor> {
   const random = rng(seed);
   const out = new Map<string, HostTensor>();
   for (const [key, shape] of samWeightShapes(cfg)) {

@@ -93,7 +93,8 @@ function scheduleFor(config: UdegConfig, total: number): Schedule {
   return t.schedule === "cosine" ? warmupCosine(o) : warmupPoly(o);
 }
 
-function tensorsOf(keys: readonly string[], values: readonly HostTensor[], prefix = "") {
+/** HostTensors as safetensors entries (float32), names prefixed. */
+export function tensorsOf(keys: readonly string[], values: readonly HostTensor[], prefix = "") {
   const out: Record<string, { dtype: "float32"; shape: number[]; data: Float32Array }> = {};
   keys.forEach((k, i) => {
     out[prefix + k] = {
