@@ -69,15 +69,28 @@ function readWebMeta(path: string): WebModelMeta | null {
   }
 }
 
+/** An ONNX file decoded, or an error that names it and says what to do. */
+function readOnnx(path: string): ReturnType<typeof decodeModel> {
+  const bytes = readFileSync(path);
+  try {
+    return decodeModel(bytes);
+  } catch (err) {
+    throw new Error(
+      `${path} is not a readable ONNX file (${(err as Error).message}): write one with \`udeg export --model RUN --out FILE.onnx\``,
+      { cause: err },
+    );
+  }
+}
+
 /** The metadata_props of an ONNX file as a record. */
 export function onnxMetadata(path: string): Record<string, string> {
-  const model = decodeModel(readFileSync(path));
+  const model = readOnnx(path);
   return Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? "", p.value ?? ""]));
 }
 
 /** Inputs of an ONNX file: name -> static dims (0 where symbolic). */
 export function onnxInputs(path: string): Map<string, number[]> {
-  const model = decodeModel(readFileSync(path));
+  const model = readOnnx(path);
   const out = new Map<string, number[]>();
   for (const i of model.graph?.input ?? []) {
     const dims = (i.type?.tensorType?.shape?.dim ?? []).map((d) => Number(d.dimValue ?? 0));

@@ -155,6 +155,7 @@ function writeModel(
   outputNames: string[],
   metadata: Record<string, string>,
 ): ExportInfo {
+  mkdirSync(dirname(outPath), { recursive: true });
   const model = buildModel(inputs, outputs, {
     outputNames,
     metadata,

@@ -192,11 +192,14 @@ describe("meta.json for --onnx", () => {
     assert.equal(m.files.get("decoder.onnx"), join(dir, "model.decoder.onnx"));
   });
 
-  test("clear errors: not an export, missing file, both flags", () => {
+  test("clear errors: not an export, not ONNX, missing file, both flags", () => {
     const dir = mkdtempSync(join(tmpdir(), "udeg-onnx-"));
     const path = join(dir, "other.onnx");
     onnxFile(path, { x: [2] }, { producer: "someone else" });
     assert.throws(() => modelFromOnnx(path), /no udeg metadata .*udeg export/);
+    const garbage = join(dir, "garbage.onnx");
+    writeFileSync(garbage, "not a model\n");
+    assert.throws(() => modelFromOnnx(garbage), /garbage\.onnx is not a readable ONNX file .*udeg export/);
     assert.throws(() => modelFromOnnx(join(dir, "missing.onnx")), /no such file/);
     assert.throws(() => serveModel({ model: "a", onnx: "b" }, () => {}), /not both/);
     assert.throws(() => serveModel({ model: dir }, () => {}), /not a finished udeg run/);

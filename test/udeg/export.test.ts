@@ -69,7 +69,7 @@ function maxDiffValid(a: ArrayLike<number>, b: (i: number) => number): number {
 
 test("the exported ONNX file reproduces udeg predict, padding included (fp32 to 1e-4; fp16 close)", async () => {
   const run = await trainedRun();
-  const onnxPath = join(run, "model.onnx");
+  const onnxPath = join(run, "exports", "new folder", "model.onnx"); // folders are created
   const info = exportRun(run, onnxPath);
   assert.ok(existsSync(onnxPath));
   assert.deepEqual(info.inputs, ["image", "image_size"]);
