@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { train } from "../train/trainer.js";
 import { type PresetName, resolveConfig } from "../udeg/config.js";
 import { exportRun, exportWebModels } from "../udeg/export.js";
+import { loadRun } from "../udeg/predictor.js";
 import { evalCommand } from "./eval.js";
 import { positiveInt, positiveNumber } from "./parse.js";
 import { predictCommand } from "./predict.js";
@@ -111,14 +112,16 @@ export function addUdegCommands(program: Command): void {
       "also write NAME.encoder.onnx + NAME.decoder.onnx (+ NAME.meta.json) for point prompts on a cached embedding, as `udeg serve --onnx` uses",
     )
     .action((f: { model: string; out: string; fp16?: boolean; split?: boolean }) => {
-      const info = exportRun(f.model, f.out, { fp16: f.fp16 });
+      const run = loadRun(f.model); // once, for every file written
+      const info = exportRun(run, f.out, { fp16: f.fp16 });
       const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
       console.error(
         `wrote ${info.path} (${mb(info.bytes)}): input ${info.inputs.join(", ")} -> ${info.outputs.join(", ")}`,
       );
       if (f.split) {
         const prefix = `${basename(f.out).replace(/\.onnx$/i, "")}.`;
-        const web = exportWebModels(f.model, dirname(resolve(f.out)), { fp16: f.fp16, prefix });
+        const name = basename(resolve(f.model));
+        const web = exportWebModels(run, dirname(resolve(f.out)), { fp16: f.fp16, prefix, name });
         for (const part of web.infos)
           console.error(
             `wrote ${part.path} (${mb(part.bytes)}): ${part.inputs.join(", ")} -> ${part.outputs.join(", ")}`,

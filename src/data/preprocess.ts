@@ -227,6 +227,38 @@ export function padLabels(mask: LabelMap, size: number, value = 0): LabelMap {
   return { data: out, height: size, width: size };
 }
 
+/** Grey planes become three equal channels (SAM wants RGB); RGB passes through. */
+export function toThreeChannels(img: PlanarImage): PlanarImage {
+  if (img.channels === 3) return img;
+  if (img.channels !== 1) throw new Error(`images must have 1 or 3 channels, got ${img.channels}`);
+  const n = img.height * img.width;
+  const data = new Float32Array(3 * n);
+  for (let c = 0; c < 3; c++) data.set(img.data, c * n);
+  return { ...img, data, channels: 3 };
+}
+
+/**
+ * An image (1 or 3 channels, 0-255) as the model's RGB input before padding: three channels, the
+ * longest side resized to `size` (PIL bilinear, exact for 8-bit data). `udeg predict` and the
+ * exported graph's callers (InteractiveModel, the web viewer) share it.
+ */
+export function resizeForModel(image: PlanarImage, size: number): { resized: PlanarImage; info: ResizeInfo } {
+  const rgb = toThreeChannels(image);
+  const info = resizeInfo(rgb.height, rgb.width, size);
+  return { resized: resizeImage(rgb, info.resizedHeight, info.resizedWidth), info };
+}
+
+/** Class index per pixel: the argmax over K planes [K, plane] (ties go to the lower class). */
+export function argmaxLabels(prob: Float32Array, k: number, plane: number): Uint8Array {
+  const labels = new Uint8Array(plane);
+  for (let i = 0; i < plane; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (prob[c * plane + i]! > prob[best * plane + i]!) best = c;
+    labels[i] = best;
+  }
+  return labels;
+}
+
 /** Resizes image and mask so the longest side is `size` (no padding yet). */
 export function resizeLongestSide(
   image: PlanarImage,

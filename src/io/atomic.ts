@@ -2,14 +2,25 @@
 // so a reader (or a resumed run) never sees a half-written file, even after a crash.
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+/** All of `bytes` to `fd`, in writes of at most 1 GiB (one writeSync call cannot pass 2 GiB). */
+function writeAll(fd: number, bytes: Uint8Array): void {
+  let done = 0;
+  while (done < bytes.byteLength)
+    done += writeSync(fd, bytes, done, Math.min(bytes.byteLength - done, 1 << 30));
+}
+
+/**
+ * Writes `data` (text, bytes, or byte parts written one after another, so a large file need not
+ * be concatenated in memory first) to `path` atomically.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[]): void {
   const tmp = `${path}.tmp-${process.pid}`;
-  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  const parts =
+    typeof data === "string" ? [Buffer.from(data, "utf8")] : data instanceof Uint8Array ? [data] : data;
   try {
     const fd = openSync(tmp, "w");
     try {
-      let off = 0;
-      while (off < bytes.byteLength) off += writeSync(fd, bytes, off, bytes.byteLength - off);
+      for (const part of parts) writeAll(fd, part);
       fsyncSync(fd);
     } finally {
       closeSync(fd);

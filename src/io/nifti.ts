@@ -33,21 +33,19 @@ const gunzipAsync = promisify(gunzip);
 // Reading
 
 /** Reads a .nii or .nii.gz file. */
+/** A failed open or read, as a NiftiError naming the file. */
+function readError(path: string, err: unknown): NiftiError {
+  const e = err as NodeJS.ErrnoException;
+  const problem = e.code === "ENOENT" ? "file not found" : `cannot read the file (${e.message})`;
+  return new NiftiError(path, "io", problem, "", { cause: err });
+}
+
 export async function readNifti(path: string): Promise<NiftiVolume> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new NiftiError(
-      path,
-      "io",
-      e.code === "ENOENT" ? "file not found" : `cannot read the file (${e.message})`,
-      "",
-      {
-        cause: err,
-      },
-    );
+    throw readError(path, err);
   }
   if (isGzip(bytes)) {
     try {
@@ -68,16 +66,7 @@ export async function readNiftiHeader(path: string): Promise<NiftiHeader> {
   try {
     fh = await open(path, "r");
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new NiftiError(
-      path,
-      "io",
-      e.code === "ENOENT" ? "file not found" : `cannot read the file (${e.message})`,
-      "",
-      {
-        cause: err,
-      },
-    );
+    throw readError(path, err);
   }
   try {
     const size = (await fh.stat()).size;

@@ -8,7 +8,7 @@
 // The writer reproduces the reference writer's byte layout (tensor order, compact JSON,
 // space padding to 8 bytes).
 
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { writeFileAtomic } from "./atomic.js";
 import {
   bytesOf,
   type Checkpoint,
@@ -329,23 +329,9 @@ export function writeSafetensors(
   metadata: Record<string, string> = {},
 ): void {
   const plan = planWrite(path, tensors, metadata);
-  const tmp = `${path}.tmp-${process.pid}`;
   try {
-    const fd = openSync(tmp, "w");
-    try {
-      writeAll(fd, plan.head);
-      for (const part of plan.parts) writeAll(fd, part);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    writeFileAtomic(path, [plan.head, ...plan.parts]);
   } catch (err) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Nothing to clean up (open failed) or already gone; the original error matters.
-    }
     throw new CheckpointError(
       path,
       "io",
@@ -371,11 +357,6 @@ export function serializeSafetensors(
     at += part.length;
   }
   return out;
-}
-
-function writeAll(fd: number, bytes: Uint8Array): void {
-  let done = 0;
-  while (done < bytes.length) done += writeSync(fd, bytes, done, Math.min(bytes.length - done, 1 << 30));
 }
 
 function planWrite(file: string, tensors: TensorsToWrite, metadata: Record<string, string>): WritePlan {

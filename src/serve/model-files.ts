@@ -10,11 +10,6 @@ import type { ViewerMeta } from "./meta.js";
 
 export type { ViewerMeta };
 
-// The export's meta.json must stay readable as the page's ViewerMeta (a compile-time check).
-type _MetaFits = WebModelMeta extends Omit<ViewerMeta, "source"> ? true : never;
-const _metaFits: _MetaFits = true;
-void _metaFits;
-
 export interface ServedModel {
   meta: ViewerMeta;
   /** URL file name (as in meta.files) -> absolute path on disk. */

@@ -1,5 +1,10 @@
-// The uncertainty heat map's colours and the mask contour, shared by `udeg predict`'s overlay and
-// the web viewer. Pure (no Node.js built-ins).
+// The uncertainty heat map's colours, the mask contour and the mask PNG's values, shared by
+// `udeg predict`'s files and the web viewer. Pure (no Node.js built-ins).
+
+/** The mask PNG's pixel values: 0/255 for one class (viewable), class indices for several. */
+export function maskPngValues(labels: Uint8Array, classes: number): Uint8Array {
+  return classes === 1 ? labels.map((v) => (v ? 255 : 0)) : labels.slice();
+}
 
 /** A perceptual dark-to-bright colour map (inferno-like), t in [0, 1] -> RGB 0..255. */
 export function heatColour(t: number): [number, number, number] {

@@ -88,7 +88,11 @@ class HalfWeights extends ParamStore {
   }
 }
 
-type Run = { config: UdegConfig; resolved: ResolvedModel };
+/** A run directory, or a run already loaded with loadRun (to export several files from one load). */
+export type RunSource = string | { config: UdegConfig; resolved: ResolvedModel };
+type Run = Exclude<RunSource, string>;
+
+const load = (source: RunSource): Run => (typeof source === "string" ? loadRun(source) : source);
 
 function weightStore(g: Graph, run: Run, options: ExportOptions): ParamStore {
   return options.fp16 ? new HalfWeights(g, run.resolved.weights) : new ParamStore(g, run.resolved.weights);
@@ -173,8 +177,8 @@ function writeModel(
 }
 
 /** The whole network in one graph: image -> masks, probabilities, uncertainty, edge map. */
-export function exportRun(runDir: string, outPath: string, options: ExportOptions = {}): ExportInfo {
-  const run = loadRun(runDir);
+export function exportRun(source: RunSource, outPath: string, options: ExportOptions = {}): ExportInfo {
+  const run = load(source);
   const g = new Graph();
   const { inputs, nchw } = imageInputs(g, run);
   const out = udegForward(weightStore(g, run, options), run.resolved.model, nchw);
@@ -201,11 +205,11 @@ export type WebModelMeta = Omit<ViewerMeta, "files" | "source"> & {
  * in `outDir`; file names start with `prefix` ("" -> encoder.onnx, decoder.onnx, meta.json).
  */
 export function exportWebModels(
-  runDir: string,
+  source: RunSource,
   outDir: string,
   options: ExportOptions & { prefix?: string; name?: string } = {},
 ): WebModelMeta & { infos: ExportInfo[] } {
-  const run = loadRun(runDir);
+  const run = load(source);
   const { cfg } = run.resolved.model;
   const o = run.resolved.model;
   const prefix = options.prefix ?? "";
@@ -249,7 +253,7 @@ export function exportWebModels(
 
   const meta: WebModelMeta = {
     format: "udeg-web/1",
-    name: options.name ?? basename(runDir),
+    name: options.name ?? (typeof source === "string" ? basename(source) : "model"),
     modelSize: cfg.imageSize,
     pixelMean: [...cfg.pixelMean],
     pixelStd: [...cfg.pixelStd],

@@ -2,7 +2,7 @@
 // the decoder once per set of clicks. Written against the part of the API that onnxruntime-node
 // and onnxruntime-web share (the caller passes its `ort` module in), with no Node built-ins, so
 // the web viewer, the tests and the benchmarks run the very same code.
-import { type ResizeInfo, resizeImage, resizeInfo, restoreMaps } from "../data/preprocess.js";
+import { argmaxLabels, type ResizeInfo, resizeForModel, restoreMaps } from "../data/preprocess.js";
 import type { PlanarImage } from "../data/types.js";
 
 /** The subset of an onnxruntime tensor used here. */
@@ -61,24 +61,12 @@ export interface EncodedImage {
   encoderMs: number;
 }
 
-/** Grey planes become three equal channels, as UdegPredictor.prepare does. */
-function rgbPlanes(image: PlanarImage): PlanarImage {
-  if (image.channels === 3) return image;
-  if (image.channels !== 1) throw new Error(`images must have 1 or 3 channels, got ${image.channels}`);
-  const n = image.height * image.width;
-  const data = new Float32Array(3 * n);
-  for (let c = 0; c < 3; c++) data.set(image.data, c * n);
-  return { ...image, data, channels: 3 };
-}
-
 /**
  * The encoder's uint8 input: the image resized (longest side to S, PIL bilinear for 8-bit data,
  * exactly as `udeg predict`) into the top-left of an S x S x 3 buffer; the graph fills the rest.
  */
 export function encoderInput(image: PlanarImage, size: number): { hwc: Uint8Array; info: ResizeInfo } {
-  const rgb = rgbPlanes(image);
-  const info = resizeInfo(rgb.height, rgb.width, size);
-  const resized = resizeImage(rgb, info.resizedHeight, info.resizedWidth);
+  const { resized, info } = resizeForModel(image, size);
   const { resizedHeight: h, resizedWidth: w } = info;
   const hwc = new Uint8Array(size * size * 3);
   const plane = h * w;
@@ -91,17 +79,6 @@ export function encoderInput(image: PlanarImage, size: number): { hwc: Uint8Arra
     }
   }
   return { hwc, info };
-}
-
-/** Class index per pixel: the argmax over K planes of [K, H*W] (ties go to the lower class). */
-export function argmaxLabels(prob: Float32Array, k: number, plane: number): Uint8Array {
-  const labels = new Uint8Array(plane);
-  for (let i = 0; i < plane; i++) {
-    let best = 0;
-    for (let c = 1; c < k; c++) if (prob[c * plane + i]! > prob[best * plane + i]!) best = c;
-    labels[i] = best;
-  }
-  return labels;
 }
 
 export class InteractiveModel {

@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { type RasterImage, writePng } from "../io/images.js";
 import { writeSafetensors } from "../io/index.js";
-import { contour, heatColour } from "./colour-maps.js";
+import { contour, heatColour, maskPngValues } from "./colour-maps.js";
 import type { UdegPrediction } from "./predictor.js";
 
 /** Moved to colour-maps.ts (pure, for the web viewer); re-exported here. */
@@ -73,8 +73,7 @@ export async function writePrediction(
     tensors: join(dir, `${name}.safetensors`),
     overlay: join(dir, `${name}_overlay.png`),
   };
-  // Binary masks as 0/255 (viewable); multi-class masks as class indices.
-  const mask = p.classes === 1 ? p.labels.map((v) => (v ? 255 : 0)) : p.labels;
+  const mask = maskPngValues(p.labels, p.classes);
   await writePng(files.mask, { width, height, channels: 1, data: mask, bitDepth: 8 });
   const fg = foregroundProbability(p);
   await writePng(files.probability, toU16(fg, width, height));

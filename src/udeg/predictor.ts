@@ -3,7 +3,7 @@
 // at the image's own size.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { padImage, type ResizeInfo, resizeImage, resizeInfo, restoreMaps } from "../data/preprocess.js";
+import { argmaxLabels, padImage, type ResizeInfo, resizeForModel, restoreMaps } from "../data/preprocess.js";
 import type { PlanarImage } from "../data/types.js";
 import { type CompiledFunction, HostTensor, type RuntimeOptions } from "../engine/index.js";
 import { readSafetensors, toFloat32 } from "../io/index.js";
@@ -47,11 +47,8 @@ export class UdegPredictor {
 
   /** Resize longest side to the model size (PIL bilinear for 8-bit data) and pad, as in training. */
   prepare(image: PlanarImage): { input: Float32Array; info: ResizeInfo } {
-    const s = this.imageSize;
-    const rgb = image.channels === 3 ? image : toThreeChannels(image);
-    const info = resizeInfo(rgb.height, rgb.width, s);
-    const resized = resizeImage(rgb, info.resizedHeight, info.resizedWidth);
-    return { input: padImage(resized, s).data, info };
+    const { resized, info } = resizeForModel(image, this.imageSize);
+    return { input: padImage(resized, this.imageSize).data, info };
   }
 
   /** Predict one image given as planes [C, H, W] with values 0-255 (C = 1 or 3). */
@@ -65,13 +62,7 @@ export class UdegPredictor {
     const edge = this.hasEdge
       ? restoreMaps(outs[2]!.data as Float32Array, 1, info)
       : new Float32Array(uncertainty.length);
-    const plane = info.originalHeight * info.originalWidth;
-    const labels = new Uint8Array(plane);
-    for (let i = 0; i < plane; i++) {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (prob[c * plane + i]! > prob[best * plane + i]!) best = c;
-      labels[i] = best;
-    }
+    const labels = argmaxLabels(prob, k, info.originalHeight * info.originalWidth);
     return {
       height: info.originalHeight,
       width: info.originalWidth,
@@ -82,14 +73,6 @@ export class UdegPredictor {
       classes: k - 1,
     };
   }
-}
-
-function toThreeChannels(img: PlanarImage): PlanarImage {
-  if (img.channels !== 1) throw new Error(`images must have 1 or 3 channels, got ${img.channels}`);
-  const n = img.height * img.width;
-  const data = new Float32Array(3 * n);
-  for (let c = 0; c < 3; c++) data.set(img.data, c * n);
-  return { ...img, data, channels: 3 };
 }
 
 /**

@@ -3,6 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { rng } from "../../src/engine/gradcheck.js";
 import {
   assd,
   auroc,
@@ -34,18 +35,6 @@ import {
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-/** mulberry32: small deterministic PRNG. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Mask with the rectangle rows [y0, y1], cols [x0, x1] (inclusive) set. */
 function rect(shape: Shape2D, y0: number, x0: number, y1: number, x1: number): Uint8Array {

@@ -4,6 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
+import { rng as prng } from "../../src/engine/gradcheck.js";
 import { CheckpointError } from "../../src/io/errors.js";
 import { parsePth } from "../../src/io/pth.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";
@@ -21,18 +22,6 @@ export interface FuzzResult {
   outcome: "ok" | "checkpoint-error" | "other-error";
   /** Error code, or the foreign error's name, message and top stack frame. */
   detail: string;
-}
-
-/** mulberry32: tiny, seedable, good enough to pick bytes. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 type Rng = () => number;

@@ -4,10 +4,11 @@
 // For tests (and the curious), window.udegViewer exposes the page's state and the current mask.
 import type { PlanarImage } from "../../src/data/types.js";
 import type { BenchmarkResult, ViewerPhase as Phase, ViewerMeta, ViewerState } from "../../src/serve/meta.js";
+import { maskPngValues } from "../../src/udeg/colour-maps.js";
 import type { Click, EncodedImage } from "../../src/udeg/interactive.js";
 import { type OpenedFile, openBytes } from "./decode.js";
 import { ViewerModel } from "./model.js";
-import { labelCounts, maskPngValues, type Segmentation } from "./pipeline.js";
+import { labelCounts, type Segmentation } from "./pipeline.js";
 import { encodeGreyPng } from "./png.js";
 import { drawColourBar, drawEdge, drawHeat, drawImage, drawMask, drawPoints } from "./render.js";
 

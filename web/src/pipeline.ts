@@ -1,9 +1,8 @@
 // What the page does around the ONNX files that InteractiveModel (src/udeg/interactive.ts, shared
 // with Node) does not: the single-graph export's outputs back to the image, as
-// UdegPredictor.predict does (crop the padding, float resize, argmax), and the mask's encodings.
+// UdegPredictor.predict does (crop the padding, float resize, argmax), and the mask's pixel counts.
 // Pure: no DOM, no onnxruntime (the tests run it in Node).
-import { type ResizeInfo, restoreMaps } from "../../src/data/preprocess.js";
-import { argmaxLabels } from "../../src/udeg/interactive.js";
+import { argmaxLabels, type ResizeInfo, restoreMaps } from "../../src/data/preprocess.js";
 
 /** The maps at the image's own size, as UdegPrediction holds them. */
 export interface Segmentation {
@@ -42,14 +41,6 @@ export function restoreOutputs(
     uncertainty: u,
     edge: e,
   };
-}
-
-/**
- * The mask PNG's pixel values, as `udeg predict` writes NAME_mask.png (src/udeg/outputs.ts):
- * 0/255 for one class, class indices for several.
- */
-export function maskPngValues(labels: Uint8Array, classes: number): Uint8Array {
-  return classes === 1 ? labels.map((v) => (v ? 255 : 0)) : labels.slice();
 }
 
 /** Pixels per class of a label map, background first. */
