@@ -97,10 +97,10 @@ async function benchVit(repeats: number, warmup: number): Promise<{ fwd: Timing;
   const loss = reduceSum(mul(vitBlock(xb, wb), probe));
   const params = Object.values(wb);
   const fwdbwd = await compile([xb, ...params], [loss, ...grad(loss, params)]);
-  const feeds = [xData, ...Object.keys(vitWeightShapes).map((k) => weights[k]!)];
+  const feeds = { x: xData, ...weights };
 
   return {
-    fwd: await time(() => fwd.run([xData]), repeats, warmup),
+    fwd: await time(() => fwd.run({ x: xData }), repeats, warmup),
     fwdbwd: await time(() => fwdbwd.run(feeds), repeats, warmup),
   };
 }
@@ -122,7 +122,7 @@ async function benchUpdate(repeats: number, warmup: number): Promise<Record<"gra
       names.map((k) => weights[k]!),
       { update, clipNorm: 1 },
     );
-    out[update] = await time(() => step.step([xData], 1e-4), repeats, warmup);
+    out[update] = await time(() => step.step({ x: xData }, 1e-4), repeats, warmup);
   }
   return out;
 }
@@ -147,8 +147,8 @@ async function benchConv(repeats: number, warmup: number): Promise<{ fwd: Timing
   const fwdbwd = await compile([xb, w, b], [loss, ...grad(loss, [w, b])]);
 
   return {
-    fwd: await time(() => fwd.run([xData]), repeats, warmup),
-    fwdbwd: await time(() => fwdbwd.run([xData, wData, bData]), repeats, warmup),
+    fwd: await time(() => fwd.run({ x: xData }), repeats, warmup),
+    fwdbwd: await time(() => fwdbwd.run({ x: xData, w: wData, b: bData }), repeats, warmup),
   };
 }
 

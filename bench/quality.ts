@@ -6,7 +6,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { evalCommand } from "../src/cli/eval.js";
+import { evaluateRun } from "../src/eval/evaluate-run.js";
 import { openDataset } from "../src/data/index.js";
 import { bundledBrainData, demoOverrides } from "../src/demo/demo.js";
 import { dice } from "../src/eval/metrics.js";
@@ -72,7 +72,7 @@ export async function benchQuality(args: string[]): Promise<void> {
     if (v.clicks !== undefined) overrides.train = { ...overrides.train, clicks: { probability: v.clicks } };
     const config = resolveConfig({ overrides });
     const s = await train({ data, out, config, progress: false, log: () => {} });
-    const { summary } = await evalCommand({ model: out, data, split: "test", quiet: true }, () => {});
+    const { summary } = await evaluateRun({ model: out, data, split: "test", quiet: true }, () => {});
     const m = summary.mean;
     const clicked = v.interactive ? await clickDice(out, data) : null;
     results[v.name] = {

@@ -29,7 +29,7 @@ async function inferenceTime(size: number, repeats: number, warmup: number) {
   const out = samForward(store, cfg, x, {}, { multimask: true });
   const fn = await compile([x], [out.masks, out.iou]);
   const image = randomTensor([1, 3, size, size], rng(2), [-2, 2]);
-  return time(() => fn.run([image]), repeats, warmup);
+  return time(() => fn.run({ image }), repeats, warmup);
 }
 
 export async function benchSam(args: string[]): Promise<void> {

@@ -11,7 +11,8 @@ import { join } from "node:path";
 import { type CompiledFunction, HostTensor, type RuntimeOptions, rng } from "../src/engine/index.js";
 import { writeSafetensors } from "../src/io/index.js";
 import { configToJson } from "../src/sam/config.js";
-import { buildTrainGraph, edgeResolution, type TrainGraph } from "../src/train/graph.js";
+import { buildTrainGraph, lossWeightInput, type TrainFeeds, type TrainGraph } from "../src/train/graph.js";
+import { edgeResolution } from "../src/udeg/model.js";
 import { edgeTargets, oneHot } from "../src/train/trainer.js";
 import { lossConfigOf, resolveConfig } from "../src/udeg/config.js";
 import { scheduledWeights } from "../src/udeg/losses.js";
@@ -139,7 +140,7 @@ export async function benchTrain(args: string[]): Promise<void> {
   const cfg = resolved.model.cfg;
   const s = cfg.imageSize;
   const k = CLASSES + 1;
-  const e = edgeResolution(resolved.model);
+  const edgeSize = edgeResolution(resolved.model);
   const lossCfg = lossConfigOf(config);
   const w = scheduledWeights(lossCfg, PROGRESS);
   const lr = config.train.lr;
@@ -170,9 +171,10 @@ export async function benchTrain(args: string[]): Promise<void> {
   const scalar = (v: number) => HostTensor.float32([v], []);
   const image = randomImage(BATCH, s, 7);
   const segY = oneHot(labels, BATCH, k, s, s);
-  const edgeY = edgeTargets(labels, BATCH, s, e, config.model.edge.width);
+  const edgeY = edgeTargets(labels, BATCH, s, edgeSize, config.model.edge.width);
   if (!graph.hasEdge) throw new Error("train bench: the udeg preset must have the edge head");
-  const feeds = [image, segY, scalar(w.kl), scalar(w.edge), scalar(w.gamma), scalar(w.au), edgeY];
+  const feeds: TrainFeeds = { image, seg_target: segY, edge_target: edgeY };
+  for (const [name, value] of Object.entries(w)) feeds[lossWeightInput(name as keyof typeof w)] = scalar(value);
 
   // The peer starts from exactly our initial weights and batch.
   const dir = mkdtempSync(join(tmpdir(), "udeg-bench-train-"));
@@ -214,7 +216,7 @@ export async function benchTrain(args: string[]): Promise<void> {
     info = await peer.next(); // the peer's setup and first step (parity numbers)
     rmSync(dir, { recursive: true, force: true });
     first = await step.step(feeds, lr);
-    firstTerms = Object.fromEntries(graph.terms.map((n, i) => [n, first.extras[i]!.data[0] as number]));
+    firstTerms = Object.fromEntries(graph.terms.map((n) => [n, first.extras[n]!.data[0] as number]));
     const p = step.state.params;
     ({ lossDiff, normDiff } = checkParity(
       {

@@ -16,7 +16,7 @@ import { modelFromRun } from "../src/serve/model-files.js";
 import { startViewerServer } from "../src/serve/server.js";
 import { tensorsOf, train } from "../src/train/trainer.js";
 import { resolveConfig } from "../src/udeg/config.js";
-import type { WebModelMeta } from "../src/udeg/export.js";
+import type { WebModelMeta } from "../src/udeg/web-meta.js";
 import { launchChromium } from "../test/browser.js";
 import {
   flag,

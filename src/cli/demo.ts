@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { DEFAULT_DEMO, runDemo } from "../demo/demo.js";
 import { DEFAULT_PRETRAIN, pretrain } from "../train/pretrain.js";
 import type { PresetName } from "../udeg/config.js";
-import { positiveInt } from "./parse.js";
+import { integer, positiveInt } from "./parse.js";
 
 export function addDemoCommands(program: Command): void {
   program
@@ -48,12 +48,7 @@ export function addDemoCommands(program: Command): void {
       "train the small base model (`--base tiny`) from scratch on phantoms; writes assets/bases/tiny",
     )
     .option("--out <dir>", "where the base goes", DEFAULT_PRETRAIN.out)
-    .option(
-      "--seed <n>",
-      "seed of the phantoms and the training",
-      (v) => Number.parseInt(v, 10),
-      DEFAULT_PRETRAIN.seed,
-    )
+    .option("--seed <n>", "seed of the phantoms and the training", integer("--seed"), DEFAULT_PRETRAIN.seed)
     .option("--count <n>", "phantoms per kind", positiveInt("--count"), DEFAULT_PRETRAIN.count)
     .option("--epochs <n>", "epochs", positiveInt("--epochs"), DEFAULT_PRETRAIN.epochs)
     .option("--no-progress", "no progress bar")

@@ -15,3 +15,12 @@ export function positiveNumber(flag: string): (v: string) => number {
     return n;
   };
 }
+
+export function integer(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || v.trim() === "")
+      throw new Error(`${flag} must be an integer, got "${v}"`);
+    return n;
+  };
+}

@@ -2,11 +2,11 @@
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { toPlanar } from "../data/preprocess.js";
-import type { PlanarImage } from "../data/types.js";
 import { predictWindow, windowSlice } from "../data/volume-window.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { getSlice, headerFor, type NiftiVolume, readNifti, sliceCount, writeNifti } from "../io/nifti.js";
-import { Progress } from "../train/progress.js";
+import type { PlanarImage } from "../io/planar-image.js";
+import { Progress } from "../io/progress.js";
 import { writePrediction } from "../udeg/outputs.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 

@@ -1,11 +1,11 @@
 // `udeg serve`: the web viewer for a trained run or an exported ONNX file. The page runs the model
 // in the browser (onnxruntime-web); images never leave the machine the browser runs on.
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_DEMO } from "../demo/demo.js";
 import { modelFromOnnx, modelFromRun, type ServedModel } from "../serve/model-files.js";
 import { startViewerServer, type ViewerServer } from "../serve/server.js";
+import { isFinishedRun } from "../udeg/run-folder.js";
 
 export interface ServeOptions {
   model?: string;
@@ -22,7 +22,7 @@ export function serveModel(o: ServeOptions, log: (line: string) => void): Served
   if (o.model && o.onnx) throw new Error("give --model RUN or --onnx FILE, not both");
   if (o.onnx) return modelFromOnnx(o.onnx, log);
   if (o.model) return modelFromRun(o.model, log);
-  if (existsSync(join(DEMO_RUN, "model.safetensors"))) {
+  if (isFinishedRun(DEMO_RUN)) {
     log(`no --model given: serving the demo's run ${DEMO_RUN}`);
     return modelFromRun(DEMO_RUN, log);
   }

@@ -2,12 +2,12 @@
 import { existsSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { Command } from "commander";
+import { evaluateRun } from "../eval/evaluate-run.js";
 import { train } from "../train/trainer.js";
 import { type PresetName, resolveConfig } from "../udeg/config.js";
 import { exportRun, exportWebModels } from "../udeg/export.js";
 import { loadRun } from "../udeg/predictor.js";
-import { evalCommand } from "./eval.js";
-import { positiveInt, positiveNumber } from "./parse.js";
+import { integer, positiveInt, positiveNumber } from "./parse.js";
 import { predictCommand } from "./predict.js";
 
 interface TrainFlags {
@@ -77,7 +77,7 @@ export function addUdegCommands(program: Command): void {
     .option("--batch-size <n>", "images per step", positiveInt("--batch-size"))
     .option("--lr <x>", "peak learning rate", positiveNumber("--lr"))
     .option("--image-size <n>", "model input size (longest side, padded square)", positiveInt("--image-size"))
-    .option("--seed <n>", "seed of the split, order and augmentation", (v) => Number.parseInt(v, 10))
+    .option("--seed <n>", "seed of the split, order and augmentation", integer("--seed"))
     .option("--device <name>", "cpu | webgpu")
     .option("--resume", "continue the run in --out where it stopped")
     .option("--no-progress", "no progress bar (logs only)")
@@ -147,7 +147,7 @@ export function addUdegCommands(program: Command): void {
         out?: string;
         quiet?: boolean;
       }) => {
-        await evalCommand(f);
+        await evaluateRun(f);
       },
     );
 }

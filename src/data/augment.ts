@@ -9,8 +9,8 @@
 // the image centre (width / 2, height / 2), then translates. Outside the source image the image
 // is filled with `fill` (default 0) and the mask with 0.
 
-import type { Rng } from "./rng.js";
-import type { LabelMap, PlanarImage } from "./types.js";
+import type { Rng } from "../engine/random.js";
+import type { LabelMap, PlanarImage } from "../io/planar-image.js";
 
 export interface AffineParams {
   /** Rotation, degrees, counter-clockwise on screen (y down). */

@@ -29,6 +29,7 @@ import {
   readNiftiHeader,
   scaledVolume,
 } from "../io/nifti.js";
+import type { LabelMap, PlanarImage } from "../io/planar-image.js";
 import { DatasetError, listSome } from "./errors.js";
 import {
   countValues,
@@ -43,7 +44,7 @@ import {
 } from "./masks.js";
 import { toPlanar } from "./preprocess.js";
 import { makeSplit, readSplit, type Split, type SplitFractions, type SplitPart } from "./split.js";
-import type { LabelMap, LoadedSample, PlanarImage } from "./types.js";
+import type { LoadedSample } from "./types.js";
 import { percentileWindow } from "./volume-window.js";
 
 /** Moved to volume-window.ts (pure, for the web viewer); re-exported here. */

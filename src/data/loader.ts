@@ -9,6 +9,8 @@
 // Determinism: the epoch's order comes from (seed, epoch) and a sample's augmentation from
 // (seed, epoch, sample index), never from timing, concurrency or batch size.
 
+import { hashSeed, Rng } from "../engine/random.js";
+import type { LabelMap, PlanarImage } from "../io/planar-image.js";
 import { type AugmentOptions, augmentPair } from "./augment.js";
 import {
   type PreprocessOptions,
@@ -17,8 +19,7 @@ import {
   type ResizeInfo,
   resizeLongestSide,
 } from "./preprocess.js";
-import { hashSeed, Rng } from "./rng.js";
-import type { LabelMap, LoadedSample, PlanarImage } from "./types.js";
+import type { LoadedSample } from "./types.js";
 
 /** Anything that can load samples by reference (a Dataset). */
 export interface SampleSource<R> {

@@ -6,8 +6,8 @@
 // so that a mask that happens to hold only background does not flip the interpretation.
 
 import type { RasterImage } from "../io/images.js";
+import type { LabelMap } from "../io/planar-image.js";
 import { DatasetError } from "./errors.js";
-import type { LabelMap } from "./types.js";
 
 export type MaskConvention =
   /** Two values, 0 and `foreground` (1, 255 or 65535): v * 2 >= foreground -> 1, else 0. */

@@ -18,7 +18,7 @@
 // in 0..255 (normalising is the model's job), so the default pad value is SAM's pixel mean: after
 // the model's (x - mean) / std the padding is exactly 0, as in SAM. Pass padValue 0 for black.
 
-import type { LabelMap, PlanarImage } from "./types.js";
+import type { LabelMap, PlanarImage } from "../io/planar-image.js";
 
 /** segment-anything's pixel mean (RGB, 0..255). */
 export const SAM_PIXEL_MEAN: readonly number[] = [123.675, 116.28, 103.53];

@@ -6,8 +6,8 @@
 // saves it with the run (writeSplit) so that the dataset folder stays read-only.
 
 import { readFileSync, writeFileSync } from "node:fs";
+import { Rng } from "../engine/random.js";
 import { DatasetError, listSome } from "./errors.js";
-import { Rng } from "./rng.js";
 
 export const SPLIT_PARTS = ["train", "val", "test"] as const;
 export type SplitPart = (typeof SPLIT_PARTS)[number];

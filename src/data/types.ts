@@ -1,24 +1,5 @@
-// The in-memory forms the data layer passes around.
-
-/** An image as planes: data is [channels, height, width] float32, values 0..255. */
-export interface PlanarImage {
-  data: Float32Array;
-  channels: number;
-  height: number;
-  width: number;
-  /**
-   * True when every value is an integer 0..255 (an 8-bit source, untouched): resizing then
-   * reproduces PIL's uint8 BILINEAR bit for bit (see preprocess.ts).
-   */
-  quantized?: boolean;
-}
-
-/** A mask of class indices: data is [height, width], 0 = background. */
-export interface LabelMap {
-  data: Uint8Array;
-  height: number;
-  width: number;
-}
+// What a dataset hands out.
+import type { LabelMap, PlanarImage } from "../io/planar-image.js";
 
 /** One sample as a dataset hands it out: full resolution, before resizing. */
 export interface LoadedSample {

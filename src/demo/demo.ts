@@ -2,18 +2,19 @@
 // the bundled base on a phantom domain it never saw (ultrasound-like lesions) and on real MRI
 // slices (ITK brain), trains the ablations beside it, evaluates everything and writes one
 // self-contained report.html.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { packageAsset } from "../assets.js";
-import { evalCommand } from "../cli/eval.js";
 import { openDataset } from "../data/dataset.js";
-import { writePhantomDataset } from "../data/phantoms.js";
+import { writePhantomDataset } from "../data/phantoms/index.js";
+import { evaluateRun } from "../eval/evaluate-run.js";
 import type { DemoReport, ReportDomain, ReportExample, ReportRun } from "../eval/report.js";
 import { writeReport } from "../eval/report.js";
-import { type TrainSummary, train } from "../train/trainer.js";
-import { type PresetName, resolveConfig } from "../udeg/config.js";
+import { train } from "../train/trainer.js";
+import { ConfigError, type PresetName, resolveConfig } from "../udeg/config.js";
 import { UdegPredictor } from "../udeg/predictor.js";
+import { isStartedRun, readRunLog, readRunSummary } from "../udeg/run-folder.js";
 
 export interface DemoOptions {
   /** Output folder (default ./demo). */
@@ -52,16 +53,15 @@ interface Domain {
   data: string;
 }
 
-function readLog(runDir: string): { lossCurve: ReportRun["lossCurve"]; valCurve: ReportRun["valCurve"] } {
-  const lines = readFileSync(join(runDir, "log.jsonl"), "utf8")
-    .trim()
-    .split("\n")
-    .map((l) => JSON.parse(l));
+function curves(runDir: string): { lossCurve: ReportRun["lossCurve"]; valCurve: ReportRun["valCurve"] } {
+  const lines = readRunLog(runDir);
+  const valCurve: ReportRun["valCurve"] = [];
+  for (const r of lines)
+    if (r.type === "epoch" && typeof r.val_dice === "number")
+      valCurve.push({ epoch: r.epoch + 1, dice: r.val_dice });
   return {
     lossCurve: lines.filter((r) => r.type === "step").map((r) => ({ step: r.step, loss: r.loss })),
-    valCurve: lines
-      .filter((r) => r.type === "epoch" && typeof r.val_dice === "number")
-      .map((r) => ({ epoch: r.epoch + 1, dice: r.val_dice })),
+    valCurve,
   };
 }
 
@@ -116,6 +116,10 @@ export function demoOverrides(preset: PresetName, epochs: number): Record<string
 export async function runDemo(o: DemoOptions): Promise<string> {
   const t0 = performance.now();
   const log = o.log;
+  // Every preset is checked before anything trains: a typo in the last one fails in a second,
+  // not after the others have trained for minutes.
+  if (o.presets.length === 0) throw new ConfigError("--presets: give at least one preset");
+  for (const preset of o.presets) resolveConfig({ overrides: demoOverrides(preset, o.epochs) });
   mkdirSync(o.out, { recursive: true });
   const ultrasound = join(o.out, "data", "ultrasound");
   if (!existsSync(join(ultrasound, "split.json"))) {
@@ -151,9 +155,8 @@ export async function runDemo(o: DemoOptions): Promise<string> {
       k++;
       const slug = domain.data === ultrasound ? "ultrasound" : "itk-brain";
       const runDir = join(o.out, "runs", slug, preset);
-      let summary: TrainSummary;
-      if (existsSync(join(runDir, "summary.json"))) {
-        summary = JSON.parse(readFileSync(join(runDir, "summary.json"), "utf8"));
+      let summary = readRunSummary(runDir);
+      if (summary) {
         log(`[${k}/${total}] ${domain.name} / ${preset}: already trained, reusing ${runDir}`);
       } else {
         log(
@@ -164,12 +167,12 @@ export async function runDemo(o: DemoOptions): Promise<string> {
           data: domain.data,
           out: runDir,
           config,
-          resume: existsSync(join(runDir, "config.json")),
+          resume: isStartedRun(runDir),
           progress: o.progress,
           log: () => {},
         });
       }
-      const ev = await evalCommand(
+      const ev = await evaluateRun(
         { model: runDir, data: domain.data, split: "test", quiet: true },
         () => {},
       );
@@ -188,7 +191,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
           auroc_u: m.auroc_u,
           ueo: m.ueo,
         },
-        ...readLog(runDir),
+        ...curves(runDir),
         seconds: summary.seconds,
       });
       if (preset === o.presets[0]) {

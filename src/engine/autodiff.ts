@@ -1,7 +1,7 @@
 // Reverse-mode differentiation over a recorded Graph. The backward pass is built from the same
 // ops as the forward one and appended to the same graph, so one ONNX model holds both and
 // onnxruntime optimises them together.
-import "./ops/index.js";
+import "./grads/index.js";
 import { add } from "./ops/elementwise.js";
 import { expand } from "./ops/shape.js";
 import { isFloat, type Node, type Tensor } from "./tensor.js";

@@ -4,6 +4,7 @@
 // tensor r on the host in float64 (L = sum(y * r)) and compares central differences of L with
 // the graph's own vector-Jacobian product grad(y, x, seed = r).
 import { grad } from "./autodiff.js";
+import { randomTensor, rng } from "./random.js";
 import { compile } from "./runtime.js";
 import { type DType, Graph, HostTensor, type Tensor } from "./tensor.js";
 
@@ -41,29 +42,6 @@ export interface GradCheckResult {
   mismatches: GradCheckMismatch[];
 }
 
-/** Small seeded PRNG (mulberry32) so that checks are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-export function randomTensor(
-  shape: readonly number[],
-  random: () => number,
-  range: readonly [number, number] = [-1, 1],
-) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  for (let i = 0; i < n; i++) data[i] = range[0] + (range[1] - range[0]) * random();
-  return new HostTensor("float32", shape, data);
-}
-
 export async function gradCheck(
   fn: (...inputs: Tensor[]) => Tensor,
   specs: readonly GradInputSpec[],
@@ -84,10 +62,12 @@ export async function gradCheck(
   const backward = await compile(inputs, grads);
 
   const feeds = specs.map((s) => s.data ?? randomTensor(s.shape, random, s.range));
-  const analytic = await backward.run(feeds);
+  const named = (values: readonly HostTensor[]) =>
+    Object.fromEntries(inputs.map((t, i) => [t.name!, values[i]!]));
+  const analytic = Object.values(await backward.run(named(feeds)));
   const rData = r.data as Float32Array;
   const objective = async (f: HostTensor[]) => {
-    const [out] = await forward.run(f);
+    const [out] = Object.values(await forward.run(named(f)));
     const v = out!.data as Float32Array;
     let s = 0;
     for (let i = 0; i < v.length; i++) s += v[i]! * rData[i]!;

@@ -9,7 +9,13 @@
 import { grad } from "./autodiff.js";
 import { add, div, minimum, mul, sqrt, square, sub } from "./ops/elementwise.js";
 import { reduceSum } from "./ops/reduce.js";
-import { type CompiledFunction, compile, type RuntimeOptions } from "./runtime.js";
+import {
+  type CompiledFunction,
+  checkFeedNames,
+  compile,
+  type NamedTensors,
+  type RuntimeOptions,
+} from "./runtime.js";
 import { HostTensor, type Tensor } from "./tensor.js";
 
 export interface AdamWOptions {
@@ -68,15 +74,15 @@ export interface TrainStepSpec {
   loss: Tensor;
   /** Trainable tensors: graph inputs whose values the step owns and updates. */
   params: readonly Tensor[];
-  /** Other graph inputs fed every step (images, masks, progress t, ...). */
+  /** Other graph inputs fed every step, by name (images, masks, progress t, ...). */
   inputs: readonly Tensor[];
-  /** Extra tensors to return every step (metrics, predictions). */
-  extras?: readonly Tensor[];
+  /** Extra tensors to return every step, by name (loss terms, predictions). */
+  extras?: Readonly<Record<string, Tensor>>;
 }
 
 export interface StepResult {
   loss: number;
-  extras: HostTensor[];
+  extras: NamedTensors;
   /** Global gradient norm before clipping (only when clipping is on). */
   gradNorm?: number;
 }
@@ -89,13 +95,45 @@ export interface OptimizerState {
   v: HostTensor[];
 }
 
+/** Output names of the step function (prefixed so that none equals an input's name). */
+const OUT = {
+  loss: "loss",
+  gradNorm: "grad_norm",
+  param: (i: number) => `param_out.${i}`,
+  grad: (i: number) => `grad_out.${i}`,
+  m: (i: number) => `adam_m_out.${i}`,
+  v: (i: number) => `adam_v_out.${i}`,
+  extra: (name: string) => `extra.${name}`,
+};
+
+/**
+ * Hyper-parameter and optimiser-state input names. `tag` keeps them unique when one graph gets
+ * several steps (the tests compile the "graph" and the "host" update from one loss).
+ */
+function stepInputNames(tag: number) {
+  return {
+    lr: `__lr_${tag}`,
+    bc1: `__bc1_${tag}`,
+    bc2: `__bc2_${tag}`,
+    m: (i: number) => `__adam_m${i}_${tag}`,
+    v: (i: number) => `__adam_v${i}_${tag}`,
+  };
+}
+type StepInputNames = ReturnType<typeof stepInputNames>;
+
 export class TrainStep {
   private constructor(
     private readonly fn: CompiledFunction,
     private readonly spec: TrainStepSpec,
     private readonly opts: Required<Omit<AdamWOptions, "clipNorm">> & { clipNorm?: number },
     readonly state: OptimizerState,
+    private readonly IN: StepInputNames,
   ) {}
+
+  /** The names `step` takes: spec.inputs' names. */
+  get inputNames(): string[] {
+    return this.spec.inputs.map((t) => t.name!);
+  }
 
   /**
    * Compile the step. `initial` gives each parameter's starting value (same order as
@@ -125,10 +163,12 @@ export class TrainStep {
         throw new Error(`TrainStep: initial value for ${p} has shape [${v.shape}]`);
     });
     const g = spec.loss.graph;
+    const IN = stepInputNames(g.nodes.length);
     const grads = grad(spec.loss, spec.params);
-    const lr = g.input(`__lr_${g.nodes.length}`, []);
+    const lr = g.input(IN.lr, []);
     const hyper: Tensor[] = [lr];
-    let outputs: Tensor[];
+    const outputs: Tensor[] = [spec.loss];
+    const outputNames: string[] = [OUT.loss];
     let norm: Tensor | null = null;
     let clipped = grads;
     if (opts.clipNorm !== undefined) {
@@ -139,16 +179,16 @@ export class TrainStep {
     const stateInputs: Tensor[] = [];
     if (opts.update === "graph") {
       // Bias corrections 1 - beta^t are computed on the host and fed as scalars.
-      const bc1 = g.input(`__bc1_${g.nodes.length}`, []);
-      const bc2 = g.input(`__bc2_${g.nodes.length}`, []);
+      const bc1 = g.input(IN.bc1, []);
+      const bc2 = g.input(IN.bc2, []);
       hyper.push(bc1, bc2);
       const [b1, b2] = opts.betas;
       const newP: Tensor[] = [];
       const newM: Tensor[] = [];
       const newV: Tensor[] = [];
       spec.params.forEach((p, i) => {
-        const m = g.input(`__m${i}_${g.nodes.length}`, p.shape);
-        const v = g.input(`__v${i}_${g.nodes.length}`, p.shape);
+        const m = g.input(IN.m(i), p.shape);
+        const v = g.input(IN.v(i), p.shape);
         stateInputs.push(m, v);
         const gi = clipped[i]!;
         const m2 = add(mul(m, b1), mul(gi, 1 - b1));
@@ -159,65 +199,83 @@ export class TrainStep {
         newM.push(m2);
         newV.push(v2);
       });
-      outputs = [spec.loss, ...newP, ...newM, ...newV];
+      outputs.push(...newP, ...newM, ...newV);
+      outputNames.push(
+        ...newP.map((_, i) => OUT.param(i)),
+        ...newM.map((_, i) => OUT.m(i)),
+        ...newV.map((_, i) => OUT.v(i)),
+      );
     } else {
-      outputs = [spec.loss, ...clipped];
+      outputs.push(...clipped);
+      outputNames.push(...clipped.map((_, i) => OUT.grad(i)));
     }
-    if (norm) outputs.push(norm);
-    outputs.push(...(spec.extras ?? []));
-    const fn = await compile([...spec.params, ...spec.inputs, ...hyper, ...stateInputs], outputs, runtime);
+    if (norm) {
+      outputs.push(norm);
+      outputNames.push(OUT.gradNorm);
+    }
+    for (const [name, t] of Object.entries(spec.extras ?? {})) {
+      outputs.push(t);
+      outputNames.push(OUT.extra(name));
+    }
+    const fn = await compile([...spec.params, ...spec.inputs, ...hyper, ...stateInputs], outputs, {
+      ...runtime,
+      outputNames,
+    });
     const zeros = () => spec.params.map((p) => HostTensor.zeros(p.shape));
     const state: OptimizerState = { step: 0, params: initial.map((t) => copyOf(t)), m: zeros(), v: zeros() };
-    return new TrainStep(fn, spec, opts, state);
+    return new TrainStep(fn, spec, opts, state, IN);
   }
 
-  /** Run one optimisation step with learning rate `lr` on the given batch inputs. */
-  async step(inputs: readonly HostTensor[], lr: number): Promise<StepResult> {
+  /** Run one optimisation step with learning rate `lr` on the given batch inputs (by name). */
+  async step(inputs: Readonly<NamedTensors>, lr: number): Promise<StepResult> {
+    checkFeedNames(Object.keys(inputs), this.inputNames, "TrainStep.step");
+    const IN = this.IN;
     const s = this.state;
     const t = s.step + 1;
     const [b1, b2] = this.opts.betas;
-    const n = this.spec.params.length;
     const scalar = (x: number) => HostTensor.float32([x], []);
+    const feeds: NamedTensors = { ...inputs, [IN.lr]: scalar(lr) };
+    this.spec.params.forEach((p, i) => {
+      feeds[p.name!] = s.params[i]!;
+    });
     if (this.opts.update === "graph") {
-      const stateFeeds = s.m.flatMap((m, i) => [m, s.v[i]!]);
-      const out = await this.fn.run([
-        ...s.params,
-        ...inputs,
-        scalar(lr),
-        scalar(1 - b1 ** t),
-        scalar(1 - b2 ** t),
-        ...stateFeeds,
-      ]);
-      const loss = out[0]!.data[0] as number;
-      if (!Number.isFinite(loss)) throw new NonFiniteLossError(t, loss, this.result(out, 1 + 3 * n).extras);
-      s.params = out.slice(1, 1 + n);
-      s.m = out.slice(1 + n, 1 + 2 * n);
-      s.v = out.slice(1 + 2 * n, 1 + 3 * n);
-      s.step = t;
-      return this.result(out, 1 + 3 * n);
+      feeds[IN.bc1] = scalar(1 - b1 ** t);
+      feeds[IN.bc2] = scalar(1 - b2 ** t);
+      s.m.forEach((m, i) => {
+        feeds[IN.m(i)] = m;
+        feeds[IN.v(i)] = s.v[i]!;
+      });
     }
-    const out = await this.fn.run([...s.params, ...inputs, scalar(lr)]);
-    const loss = out[0]!.data[0] as number;
-    if (!Number.isFinite(loss)) throw new NonFiniteLossError(t, loss, this.result(out, 1 + n).extras);
-    for (let i = 0; i < n; i++) {
-      adamwHost(
-        s.params[i]!.data as Float32Array,
-        out[1 + i]!.data as Float32Array,
-        s.m[i]!.data as Float32Array,
-        s.v[i]!.data as Float32Array,
-        { lr, b1, b2, eps: this.opts.eps, wd: this.opts.weightDecay, bc1: 1 - b1 ** t, bc2: 1 - b2 ** t },
-      );
+    const out = await this.fn.run(feeds);
+    const result = this.result(out);
+    if (!Number.isFinite(result.loss)) throw new NonFiniteLossError(t, result.loss, result.extras);
+    const n = this.spec.params.length;
+    if (this.opts.update === "graph") {
+      s.params = Array.from({ length: n }, (_, i) => out[OUT.param(i)]!);
+      s.m = Array.from({ length: n }, (_, i) => out[OUT.m(i)]!);
+      s.v = Array.from({ length: n }, (_, i) => out[OUT.v(i)]!);
+    } else {
+      for (let i = 0; i < n; i++) {
+        adamwHost(
+          s.params[i]!.data as Float32Array,
+          out[OUT.grad(i)]!.data as Float32Array,
+          s.m[i]!.data as Float32Array,
+          s.v[i]!.data as Float32Array,
+          { lr, b1, b2, eps: this.opts.eps, wd: this.opts.weightDecay, bc1: 1 - b1 ** t, bc2: 1 - b2 ** t },
+        );
+      }
     }
     s.step = t;
-    return this.result(out, 1 + n);
+    return result;
   }
 
-  private result(out: HostTensor[], rest: number): StepResult {
-    const hasNorm = this.opts.clipNorm !== undefined;
+  private result(out: NamedTensors): StepResult {
+    const extras: NamedTensors = {};
+    for (const name of Object.keys(this.spec.extras ?? {})) extras[name] = out[OUT.extra(name)]!;
     return {
-      loss: out[0]!.data[0] as number,
-      gradNorm: hasNorm ? (out[rest]!.data[0] as number) : undefined,
-      extras: out.slice(rest + (hasNorm ? 1 : 0)),
+      loss: out[OUT.loss]!.data[0] as number,
+      gradNorm: this.opts.clipNorm !== undefined ? (out[OUT.gradNorm]!.data[0] as number) : undefined,
+      extras,
     };
   }
 
@@ -250,7 +308,7 @@ export class NonFiniteLossError extends Error {
     readonly step: number,
     readonly loss: number,
     /** The step's extra outputs (e.g. the loss terms), to tell which term went wrong. */
-    readonly extras: HostTensor[] = [],
+    readonly extras: NamedTensors = {},
   ) {
     super(
       `loss became ${loss} at step ${step}: lower the learning rate, enable gradient clipping, or check the inputs`,

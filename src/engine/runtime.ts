@@ -58,38 +58,48 @@ function sessionOptions(o: RuntimeOptions): ort.InferenceSession.SessionOptions 
   };
 }
 
-/** A function compiled from a graph. Feeds and results are HostTensors, in declaration order. */
+/** Graph inputs or outputs by name. */
+export type NamedTensors = Record<string, HostTensor>;
+
+/**
+ * A function compiled from a graph. Feeds and results are HostTensors by name: the graph
+ * inputs' names, and the output names given to `compile`. Feeding by position let two scalar
+ * inputs of the same shape (two loss weights, say) be swapped without an error; by name, a
+ * missing or unknown feed is refused with both lists.
+ */
 export class CompiledFunction {
+  private readonly byName: ReadonlyMap<string, Tensor>;
+
   constructor(
     private readonly session: ort.InferenceSession,
     readonly inputs: readonly Tensor[],
     readonly outputs: readonly Tensor[],
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
-  ) {}
+  ) {
+    this.byName = new Map(inputs.map((t, i) => [inputNames[i]!, t]));
+  }
 
-  async run(feeds: readonly HostTensor[]): Promise<HostTensor[]> {
-    if (feeds.length !== this.inputs.length) {
-      throw new Error(
-        `run: expected ${this.inputs.length} inputs (${this.inputNames.join(", ")}), got ${feeds.length}`,
-      );
-    }
+  async run(feeds: Readonly<NamedTensors>): Promise<NamedTensors> {
+    checkFeedNames(Object.keys(feeds), this.inputNames, "run");
     const ortFeeds: Record<string, ort.Tensor> = {};
-    feeds.forEach((f, i) => {
-      const t = this.inputs[i]!;
+    for (const [name, f] of Object.entries(feeds)) {
+      const t = this.byName.get(name)!;
       if (
         f.dtype !== t.dtype ||
         f.shape.length !== t.shape.length ||
         f.shape.some((d, k) => d !== t.shape[k])
       ) {
-        throw new Error(
-          `run: input "${this.inputNames[i]}" must be ${t.dtype}[${t.shape}], got ${f.dtype}[${f.shape}]`,
-        );
+        throw new Error(`run: input "${name}" must be ${t.dtype}[${t.shape}], got ${f.dtype}[${f.shape}]`);
       }
-      ortFeeds[this.inputNames[i]!] = toOrt(f);
-    });
+      ortFeeds[name] = toOrt(f);
+    }
     const result = await this.session.run(ortFeeds);
-    return this.outputNames.map((name, i) => fromOrt(result[name]!, this.outputs[i]!.dtype));
+    const out: NamedTensors = {};
+    this.outputNames.forEach((name, i) => {
+      out[name] = fromOrt(result[name]!, this.outputs[i]!.dtype);
+    });
+    return out;
   }
 
   /** Stop profiling and return the profile file's path (when compiled with profilePrefix). */
@@ -152,6 +162,25 @@ export async function compile(
     return new CompiledFunction(await session, inputs, outputs, inputNames, outputNames);
   } finally {
     rmSync(externalDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Throws unless `given` names exactly `expected` (in any order), listing what is missing and
+ * what is unknown beside both lists.
+ */
+export function checkFeedNames(given: readonly string[], expected: readonly string[], where: string): void {
+  const want = new Set(expected);
+  const have = new Set(given);
+  const missing = expected.filter((n) => !have.has(n));
+  const unknown = given.filter((n) => !want.has(n));
+  if (missing.length || unknown.length) {
+    const parts = [];
+    if (missing.length) parts.push(`missing ${missing.join(", ")}`);
+    if (unknown.length) parts.push(`unknown ${unknown.join(", ")}`);
+    throw new Error(
+      `${where}: ${parts.join("; ")} (the graph takes: ${expected.join(", ") || "nothing"}; given: ${given.join(", ") || "nothing"})`,
+    );
   }
 }
 

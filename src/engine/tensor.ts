@@ -5,6 +5,8 @@
 // onnxruntime error. One recorded Node is exactly one ONNX node; autodiff.ts appends the backward
 // nodes to the same Graph, and onnx.ts serialises whatever part of it a function needs.
 
+import { halfToFloat32 } from "./half.js";
+
 export type DType = "float32" | "float16" | "int64" | "bool" | "uint8";
 
 export type HostData = Float32Array | Uint16Array | BigInt64Array | Uint8Array;
@@ -46,7 +48,7 @@ export class HostTensor {
   toFloat32(): Float32Array {
     if (this.data instanceof Float32Array) return this.data;
     if (this.data instanceof BigInt64Array) return Float32Array.from(this.data, (v) => Number(v));
-    if (this.dtype === "float16") return Float32Array.from(this.data as Uint16Array, halfToFloat);
+    if (this.dtype === "float16") return halfToFloat32(this.data as Uint16Array);
     return Float32Array.from(this.data as Uint8Array);
   }
 }
@@ -73,16 +75,6 @@ export function sizeOf(shape: readonly number[]): number {
 
 export function isFloat(dtype: DType): boolean {
   return dtype === "float32" || dtype === "float16";
-}
-
-/** IEEE half (as stored in a Uint16) to a JS number. */
-export function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * 2 ** -14 * (f / 1024);
-  if (e === 31) return f ? Number.NaN : s * Number.POSITIVE_INFINITY;
-  return s * 2 ** (e - 15) * (1 + f / 1024);
 }
 
 export type Attr =

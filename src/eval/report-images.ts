@@ -8,7 +8,7 @@
 // 2 px wide so they read at a glance.
 
 import { encodePng, type RasterImage } from "../io/images.js";
-import { contour, heatColour } from "../udeg/outputs.js";
+import { contour, heatColour } from "../udeg/colour-maps.js";
 
 export const TARGET_SIZE = 192;
 export const MAX_SIZE = 384;

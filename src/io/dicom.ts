@@ -18,8 +18,8 @@
 // of all frames (as `udeg predict` windows a NIfTI volume); MONOCHROME1 is inverted afterwards.
 
 import dicomParser from "dicom-parser";
-import type { PlanarImage } from "../data/types.js";
 import { FileError } from "./file-error.js";
+import type { PlanarImage } from "./planar-image.js";
 
 export type DicomErrorCode = "corrupt" | "truncated" | "unsupported" | "bad-argument";
 

@@ -3,6 +3,7 @@
 // Half-precision types have no JS typed array, so float16 and bfloat16 data stay as their raw
 // 16-bit patterns in a Uint16Array (the engine's HostTensor does the same for float16);
 // toFloat32() widens them when a caller needs numbers.
+import { halfToFloat32 } from "../engine/half.js";
 
 export type CheckpointDType =
   | "float32"
@@ -153,43 +154,4 @@ function bfloat16ToFloat32(src: Uint16Array): Float32Array {
   const bits = new Uint32Array(src.length);
   for (let i = 0; i < src.length; i++) bits[i] = src[i]! << 16;
   return new Float32Array(bits.buffer);
-}
-
-/** IEEE half -> float32 through a 64K-entry table of float32 bit patterns, built on first use. */
-function halfToFloat32(src: Uint16Array): Float32Array {
-  const table = halfTable();
-  const bits = new Uint32Array(src.length);
-  for (let i = 0; i < src.length; i++) bits[i] = table[src[i]!]!;
-  return new Float32Array(bits.buffer);
-}
-
-let HALF_TABLE: Uint32Array | undefined;
-
-function halfTable(): Uint32Array {
-  if (HALF_TABLE) return HALF_TABLE;
-  const table = new Uint32Array(65536);
-  for (let h = 0; h < 65536; h++) table[h] = halfBitsToFloatBits(h);
-  HALF_TABLE = table;
-  return table;
-}
-
-/** Exact conversion of one half's bits, subnormals, infinities and NaNs included. */
-export function halfBitsToFloatBits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  let exp = (h >> 10) & 0x1f;
-  let mant = h & 0x3ff;
-  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0; // inf / NaN
-  if (exp === 0) {
-    if (mant === 0) return sign >>> 0; // +-0
-    // Subnormal half: shift the mantissa up until its leading 1 is the implicit bit; a float32
-    // can represent the value as a normal number.
-    exp = 1;
-    while ((mant & 0x400) === 0) {
-      mant <<= 1;
-      exp--;
-    }
-    mant &= 0x3ff;
-  }
-  // Rebias the exponent from 15 to 127.
-  return (sign | ((exp + 112) << 23) | (mant << 13)) >>> 0;
 }

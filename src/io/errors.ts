@@ -36,6 +36,23 @@ export class CheckpointError extends Error {
   }
 }
 
+/** A caller asked a checkpoint for a tensor it does not hold (both readers' `get`). */
+export class MissingTensorError extends CheckpointError {
+  override name = "MissingTensorError";
+
+  constructor(
+    file: string,
+    readonly tensor: string,
+  ) {
+    super(
+      file,
+      "missing-tensor",
+      `no tensor named "${tensor}"`,
+      "Check that the checkpoint matches the model (list its keys to compare).",
+    );
+  }
+}
+
 /**
  * data.pkl asked for a Python global we refuse to load. Unpickling arbitrary globals is how
  * pickle runs code; we resolve only the few that plain state dicts need.

@@ -22,7 +22,7 @@ import {
   type TensorData,
   viewAs,
 } from "./dtypes.js";
-import { CheckpointError, UnsupportedGlobalError } from "./errors.js";
+import { CheckpointError, MissingTensorError, UnsupportedGlobalError } from "./errors.js";
 import { type PickleCallable, type PickleHooks, unpickle } from "./pickle.js";
 import { allocateBytes, type ByteSource, fileSource, memorySource } from "./source.js";
 import { readZipDirectory, readZipEntry, type ZipEntry } from "./zip.js";
@@ -277,12 +277,7 @@ function readerFor(src: ByteSource, options: PthOptions): PthReader {
     read(name) {
       const ref = archive.refs.get(name);
       if (!ref) {
-        throw new CheckpointError(
-          src.name,
-          "missing-tensor",
-          `no tensor named "${name}"`,
-          "Check that the checkpoint matches the model (list its keys to compare).",
-        );
+        throw new MissingTensorError(src.name, name);
       }
       return tensorOf(src.name, ref, archive.loadStorage(ref.storage.key));
     },

@@ -19,7 +19,7 @@ import {
   shapeSize,
   viewAs,
 } from "./dtypes.js";
-import { CheckpointError } from "./errors.js";
+import { CheckpointError, MissingTensorError } from "./errors.js";
 import { type ByteSource, fileSource, memorySource } from "./source.js";
 
 export {
@@ -133,12 +133,7 @@ function readerFor(src: ByteSource): SafetensorsReader {
     read(name) {
       const info = infos.get(name);
       if (!info) {
-        throw new CheckpointError(
-          src.name,
-          "missing-tensor",
-          `no tensor named "${name}"`,
-          "Check that the checkpoint matches the model (list its keys to compare).",
-        );
+        throw new MissingTensorError(src.name, name);
       }
       const bytes = src.read(info.byteOffset, info.byteLength, `tensor "${name}"`);
       return { dtype: info.dtype, shape: [...info.shape], data: viewAs(info.dtype, bytes) };

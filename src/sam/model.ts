@@ -156,7 +156,9 @@ export class SamPredictor {
       });
     }
     this.image = prepareImage(rgb, height, width, this.cfg);
-    const [emb] = await this.encoder.run([new HostTensor("float32", [1, 3, s, s], this.image.data)]);
+    const { image_embeddings: emb } = await this.encoder.run({
+      image: new HostTensor("float32", [1, 3, s, s], this.image.data),
+    });
     this.embedding = emb!;
     return emb!;
   }
@@ -190,29 +192,25 @@ export class SamPredictor {
     const multimask = request.multimask ?? true;
     const layout = { n: points.length, box: !!request.box, mask: !!request.maskInput, multimask };
     const fn = await this.decoderFor(layout);
-    const feeds = [this.embedding];
+    const feeds: Record<string, HostTensor> = { image_embeddings: this.embedding };
     const s = this.cfg.imageSize;
     if (layout.n) {
       const coords = points.flatMap((p) => transformCoords(p.x, p.y, originalSize, s));
-      feeds.push(
-        HostTensor.float32(coords, [1, layout.n, 2]),
-        HostTensor.float32(
-          points.map((p) => p.label),
-          [1, layout.n],
-        ),
+      feeds.point_coords = HostTensor.float32(coords, [1, layout.n, 2]);
+      feeds.point_labels = HostTensor.float32(
+        points.map((p) => p.label),
+        [1, layout.n],
       );
     }
     if (request.box) {
       const [x0, y0, x1, y1] = request.box;
-      feeds.push(
-        HostTensor.float32(
-          [...transformCoords(x0, y0, originalSize, s), ...transformCoords(x1, y1, originalSize, s)],
-          [1, 4],
-        ),
+      feeds.boxes = HostTensor.float32(
+        [...transformCoords(x0, y0, originalSize, s), ...transformCoords(x1, y1, originalSize, s)],
+        [1, 4],
       );
     }
-    if (request.maskInput) feeds.push(request.maskInput);
-    const [low, iou] = await fn.run(feeds);
+    if (request.maskInput) feeds.mask_input = request.maskInput;
+    const { low_res_logits: low, iou_predictions: iou } = await fn.run(feeds);
     const [, k, lh, lw] = low!.shape as [number, number, number, number];
     const masks = postprocessMasks(low!.data as Float32Array, k, [lh, lw], inputSize, originalSize, s);
     return { masks, count: k, height: oh, width: ow, lowResLogits: low!, iou: iou!.data as Float32Array };

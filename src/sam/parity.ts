@@ -140,10 +140,11 @@ async function outputsFor(
   const fn = await compile(
     [x],
     named.map(([, t]) => t),
+    { outputNames: named.map(([name]) => name) },
   );
-  const outs = await fn.run([need(io, "input_nchw")]);
-  const rows = named.map(([name], i) =>
-    compare(label, name, outs[i]!.data as Float32Array, need(io, name).data as Float32Array, "output"),
+  const outs = await fn.run({ input_nchw: need(io, "input_nchw") });
+  const rows = named.map(([name]) =>
+    compare(label, name, outs[name]!.data as Float32Array, need(io, name).data as Float32Array, "output"),
   );
   return rows;
 }
@@ -187,7 +188,12 @@ async function gradientsFor(
     params.map((p) => p.tensor),
   );
   const fn = await compile([x, ...params.map((p) => p.tensor)], [loss, ...grads]);
-  const outs = await fn.run([need(io, "input_nchw"), ...params.map((p) => p.initial)]);
+  const outs = Object.values(
+    await fn.run({
+      input_nchw: need(io, "input_nchw"),
+      ...Object.fromEntries(params.map((p) => [p.tensor.name!, p.initial])),
+    }),
+  );
   const rows = [
     compare(
       label,

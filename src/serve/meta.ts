@@ -1,22 +1,10 @@
 // /model/meta.json, as `udeg serve` writes it and the web viewer reads it, and window.udegViewer,
-// the page's handle for tests and benchmarks. Types only, with no imports, so the page's bundle
-// (and its tsconfig, without Node's types) uses them as the Node side does.
+// the page's handle for tests and benchmarks. Types only (importing only types), so the page's
+// bundle (and its tsconfig, without Node's types) uses them as the Node side does.
+import type { WebModelFacts } from "../udeg/web-meta.js";
 
-/** meta.json: WebModelMeta (src/udeg/export.ts) or the single-graph form, and where it came from. */
-export interface ViewerMeta {
-  format: "udeg-web/1";
-  name: string;
-  /** The model's square input size S. */
-  modelSize: number;
-  pixelMean: number[];
-  pixelStd: number[];
-  /** Foreground classes (outputs have classes + 1 channels, background first). */
-  classes: number;
-  preset: string;
-  evidential: boolean;
-  edge: boolean;
-  /** The decoder's point slots (0 for a single graph). */
-  maxPoints: number;
+/** meta.json: the split export's (udeg/web-meta.ts) or the single-graph form, and where it came from. */
+export interface ViewerMeta extends WebModelFacts {
   /** File names under /model/: encoder + decoder (split export), or one full graph. */
   files: { encoder: string; decoder: string } | { full: string };
   /** Where the model came from (the run directory or the ONNX file), for the page's header. */

@@ -5,7 +5,9 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { decodeModel } from "../engine/index.js";
-import { exportWebModels, type WebModelMeta } from "../udeg/export.js";
+import { exportWebModels } from "../udeg/export.js";
+import { requireFinishedRun, runPath, webDir } from "../udeg/run-folder.js";
+import type { WebModelMeta } from "../udeg/web-meta.js";
 import type { ViewerMeta } from "./meta.js";
 
 export type { ViewerMeta };
@@ -21,13 +23,9 @@ export type PrepareLog = (line: string) => void;
 /** The split export of a run, in RUN/web/: reused while newer than RUN/model.safetensors. */
 export function modelFromRun(runDir: string, log: PrepareLog = () => {}): ServedModel {
   const run = resolve(runDir);
-  const weights = join(run, "model.safetensors");
-  if (!existsSync(weights)) {
-    throw new Error(
-      `${runDir} is not a finished udeg run: ${weights} is missing (train one with \`udeg train\`, or run \`udeg demo\`)`,
-    );
-  }
-  const out = join(run, "web");
+  requireFinishedRun(run, "train one with `udeg train`, or run `udeg demo`");
+  const weights = runPath(run, "model");
+  const out = webDir(run);
   const metaPath = join(out, "meta.json");
   let meta = readWebMeta(metaPath);
   const fresh =

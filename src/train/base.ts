@@ -3,10 +3,10 @@
 // LoRA-adapt it like a real SAM checkpoint on machines without one.
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { readSafetensors, writeSafetensors } from "../io/index.js";
 import { configToJson, type SamConfig } from "../sam/config.js";
+import { basePath, runPath } from "../udeg/run-folder.js";
 
 export interface BaseManifest {
   name: string;
@@ -31,18 +31,18 @@ export function exportBase(
   outDir: string,
   manifest: Omit<BaseManifest, "sha256">,
 ): BaseManifest {
-  const model = readSafetensors(join(runDir, "model.safetensors"));
-  const cfg = JSON.parse(readFileSync(join(runDir, "sam_config.json"), "utf8")) as SamConfig;
+  const model = readSafetensors(runPath(runDir, "model"));
+  const cfg = JSON.parse(readFileSync(runPath(runDir, "samConfig"), "utf8")) as SamConfig;
   // The run's decoder has one mask token per class (SAMed), not SAM's 3 + 1.
   const tokens = model.tensors.get("mask_decoder.mask_tokens.weight")?.shape[0];
   if (tokens) cfg.numMultimaskOutputs = tokens - 1;
   mkdirSync(outDir, { recursive: true });
   const tensors = Object.fromEntries([...model.tensors].filter(([k]) => SAM_KEY.test(k)));
-  const modelPath = join(outDir, "model.safetensors");
+  const modelPath = basePath(outDir, "model");
   writeSafetensors(modelPath, tensors, { format: "udeg-base", name: manifest.name });
   const sha256 = createHash("sha256").update(readFileSync(modelPath)).digest("hex");
   const full: BaseManifest = { ...manifest, sha256 };
-  writeJsonAtomic(join(outDir, "config.json"), configToJson(cfg));
-  writeJsonAtomic(join(outDir, "manifest.json"), full);
+  writeJsonAtomic(basePath(outDir, "samConfig"), configToJson(cfg));
+  writeJsonAtomic(basePath(outDir, "manifest"), full);
   return full;
 }

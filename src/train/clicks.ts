@@ -4,7 +4,7 @@
 // can correct a mask in the web viewer. The rest of the batch trains prompt-free (every slot
 // empty), which is exactly the automatic model that predict and eval run.
 import type { ResizeInfo } from "../data/preprocess.js";
-import { Rng } from "../data/rng.js";
+import { Rng } from "../engine/random.js";
 
 export interface ClickOptions {
   /** Probability that a training image gets clicks at all. */

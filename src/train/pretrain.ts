@@ -4,7 +4,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writePhantomDataset } from "../data/phantoms.js";
+import { writePhantomDataset } from "../data/phantoms/index.js";
 import { resolveConfig } from "../udeg/config.js";
 import { type BaseManifest, exportBase } from "./base.js";
 import { train } from "./trainer.js";

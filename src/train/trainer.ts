@@ -5,19 +5,23 @@
 // from (seed, epoch, sample) only, and the checkpoint holds the parameters, both AdamW moments
 // and the step, so continuing from step N replays exactly what the unbroken run did after N.
 import { appendFileSync, existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { dirname } from "node:path";
 import { type Batch, DataLoader, type Dataset, openDataset, writeSplit } from "../data/index.js";
+import { argmaxLabels } from "../data/preprocess.js";
 import { HostTensor, NonFiniteLossError, type Schedule, warmupCosine, warmupPoly } from "../engine/index.js";
 import { dice } from "../eval/metrics.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
+import { Progress } from "../io/progress.js";
 import { lossConfigOf, type UdegConfig } from "../udeg/config.js";
 import { edgeTarget } from "../udeg/edge-target.js";
+import { buildInference } from "../udeg/inference.js";
 import { scheduledWeights } from "../udeg/losses.js";
+import { edgeResolution } from "../udeg/model.js";
+import { isStartedRun, type LogRecord, type RunSummary, runPath } from "../udeg/run-folder.js";
 import { type ResolvedModel, resolveModel } from "../udeg/setup.js";
 import { sampleClicks } from "./clicks.js";
-import { buildInference, buildTrainGraph, edgeResolution } from "./graph.js";
-import { Progress } from "./progress.js";
+import { buildTrainGraph, lossWeightInput, type TrainFeeds } from "./graph.js";
 
 export interface TrainOptions {
   data: string;
@@ -31,27 +35,7 @@ export interface TrainOptions {
   afterStep?: (step: number) => void;
 }
 
-export interface TrainSummary {
-  steps: number;
-  epochs: number;
-  /** Best validation Dice (null without a val split). */
-  bestDice: number | null;
-  /** Dice of the last validation pass (on the test split when there is no val split). */
-  lastDice: number | null;
-  diceSplit: "val" | "test";
-  lastLoss: number;
-  runDir: string;
-  seconds: number;
-}
-
-export const RUN_FILES = {
-  config: "config.json",
-  split: "split.json",
-  log: "log.jsonl",
-  model: "model.safetensors",
-  last: join("checkpoints", "last.safetensors"),
-  summary: "summary.json",
-} as const;
+export type TrainSummary = RunSummary;
 
 /** One-hot [B, K, H, W] from class indices [B, H, W]. */
 export function oneHot(labels: Uint8Array, batch: number, k: number, h: number, w: number): HostTensor {
@@ -119,14 +103,13 @@ export async function validationDice(
   const infer = await buildInference(resolved.model, weights, 1);
   const loader = new DataLoader(ds, samples, { batchSize: 1, imageSize, augment: false, prefetch: true });
   const k = resolved.model.classes + 1;
-  const plane = imageSize * imageSize;
   let sum = 0;
   let n = 0;
   for await (const batch of loader.batches(0)) {
-    const [prob] = await infer.fn.run([
-      new HostTensor("float32", [1, 3, imageSize, imageSize], batch.images),
-    ]);
-    const p = prob!.data as Float32Array;
+    const { probability } = await infer.fn.run({
+      image: new HostTensor("float32", [1, 3, imageSize, imageSize], batch.images),
+    });
+    const labels = argmaxLabels(probability!.data as Float32Array, k, imageSize * imageSize);
     const { resizedHeight: rh, resizedWidth: rw } = batch.info[0]!;
     for (let c = 1; c < k; c++) {
       const pred = new Uint8Array(rh * rw);
@@ -134,9 +117,7 @@ export async function validationDice(
       for (let y = 0; y < rh; y++) {
         for (let x = 0; x < rw; x++) {
           const i = y * imageSize + x;
-          let best = 0;
-          for (let j = 1; j < k; j++) if (p[j * plane + i]! > p[best * plane + i]!) best = j;
-          pred[y * rw + x] = best === c ? 1 : 0;
+          pred[y * rw + x] = labels[i] === c ? 1 : 0;
           gt[y * rw + x] = batch.masks[i] === c ? 1 : 0;
         }
       }
@@ -152,11 +133,11 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const config = o.config;
   const run = o.out;
-  const lastPath = join(run, RUN_FILES.last);
-  if (existsSync(join(run, RUN_FILES.config)) && !o.resume) {
+  const lastPath = runPath(run, "last");
+  if (isStartedRun(run) && !o.resume) {
     throw new Error(`${run} already holds a run: pass --resume to continue it, or choose another --out`);
   }
-  mkdirSync(join(run, "checkpoints"), { recursive: true });
+  mkdirSync(dirname(lastPath), { recursive: true });
 
   const ds = await openDataset(o.data, { seed: config.train.seed });
   log(ds.describe());
@@ -169,9 +150,9 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   const resolved = resolveModel(config, classes);
   const s = resolved.model.cfg.imageSize;
   const k = classes + 1;
-  writeJsonAtomic(join(run, RUN_FILES.config), { ...config, model: { ...config.model, classes } });
-  writeJsonAtomic(join(run, "sam_config.json"), resolved.model.cfg);
-  writeSplit(join(run, RUN_FILES.split), ds.split);
+  writeJsonAtomic(runPath(run, "config"), { ...config, model: { ...config.model, classes } });
+  writeJsonAtomic(runPath(run, "samConfig"), resolved.model.cfg);
+  writeSplit(runPath(run, "split"), ds.split);
 
   const clicks = config.train.clicks.probability > 0 ? config.train.clicks : null;
   const graph = await buildTrainGraph({
@@ -246,7 +227,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   };
   const saveModel = (dice: number | null) => {
     const st = trainer.state;
-    writeSafetensors(join(run, RUN_FILES.model), tensorsOf(keys, st.params), {
+    writeSafetensors(runPath(run, "model"), tensorsOf(keys, st.params), {
       format: "udeg-adapter",
       base_kind: resolved.base.kind,
       base_path: resolved.base.path ?? "",
@@ -257,33 +238,27 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   };
 
   const progress = new Progress({ total, label: "train", silent: o.progress === false });
-  const e = edgeResolution(resolved.model);
-  const logLine = (record: Record<string, unknown>) =>
-    appendFileSync(join(run, RUN_FILES.log), `${JSON.stringify(record)}\n`);
+  const edgeSize = edgeResolution(resolved.model);
+  const logLine = (record: LogRecord) => appendFileSync(runPath(run, "log"), `${JSON.stringify(record)}\n`);
   const valPart = ds.part("val").length ? "val" : "test";
   let lastLoss = Number.NaN;
   let lastDice: number | null = null;
 
-  const feedsOf = (batch: Batch, step: number) => {
-    const w = scheduledWeights(lossConfigOf(config), step / Math.max(1, total));
-    const scalar = (v: number) => HostTensor.float32([v], []);
-    const feeds = [
-      new HostTensor("float32", [B, 3, s, s], batch.images),
-      oneHot(batch.masks, B, k, s, s),
-      scalar(w.kl),
-      scalar(w.edge),
-      scalar(w.gamma),
-      scalar(w.au),
-    ];
+  const feedsOf = (batch: Batch, step: number): TrainFeeds => {
+    const feeds: TrainFeeds = {
+      image: new HostTensor("float32", [B, 3, s, s], batch.images),
+      seg_target: oneHot(batch.masks, B, k, s, s),
+    };
+    const weights = scheduledWeights(lossConfigOf(config), step / Math.max(1, total));
+    for (const [name, value] of Object.entries(weights))
+      feeds[lossWeightInput(name as keyof typeof weights)] = HostTensor.float32([value], []);
     if (clicks) {
       const key = { seed: config.train.seed, epoch: batch.epoch, index: batch.index };
       const c = sampleClicks(batch.masks, batch.info, s, clicks, key);
-      feeds.push(
-        new HostTensor("float32", [B, clicks.max, 2], c.coords),
-        new HostTensor("float32", [B, clicks.max], c.labels),
-      );
+      feeds.point_coords = new HostTensor("float32", [B, clicks.max, 2], c.coords);
+      feeds.point_labels = new HostTensor("float32", [B, clicks.max], c.labels);
     }
-    if (graph.hasEdge) feeds.push(edgeTargets(batch.masks, B, s, e, config.model.edge.width));
+    if (graph.hasEdge) feeds.edge_target = edgeTargets(batch.masks, B, s, edgeSize, config.model.edge.width);
     return feeds;
   };
 
@@ -299,7 +274,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
         result = await trainer.step(feedsOf(batch, step), lrAt(step));
       } catch (err) {
         if (err instanceof NonFiniteLossError) {
-          const terms = graph.terms.map((name, i) => `${name}=${err.extras[i]?.data[0]}`).join(", ");
+          const terms = graph.terms.map((name) => `${name}=${err.extras[name]?.data[0]}`).join(", ");
           progress.finish();
           throw new Error(
             `training stopped at step ${err.step} (epoch ${epoch}): the loss is ${err.loss} (${terms}). ` +
@@ -310,7 +285,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
       }
       lastLoss = result.loss;
       const terms = Object.fromEntries(
-        graph.terms.map((name, i) => [name, result.extras[i]!.data[0] as number]),
+        graph.terms.map((name) => [name, result.extras[name]!.data[0] as number]),
       );
       logLine({
         type: "step",
@@ -363,9 +338,9 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     runDir: run,
     seconds: (performance.now() - t0) / 1000,
   };
-  writeJsonAtomic(join(run, RUN_FILES.summary), summary);
+  writeJsonAtomic(runPath(run, "summary"), summary);
   log(
-    `done: ${summary.steps} steps in ${summary.seconds.toFixed(0)} s; ${valPart} Dice ${(bestDice ?? lastDice)?.toFixed(4) ?? "n/a"}; model in ${join(run, RUN_FILES.model)}`,
+    `done: ${summary.steps} steps in ${summary.seconds.toFixed(0)} s; ${valPart} Dice ${(bestDice ?? lastDice)?.toFixed(4) ?? "n/a"}; model in ${runPath(run, "model")}`,
   );
   return summary;
 }

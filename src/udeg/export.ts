@@ -13,6 +13,7 @@ import {
   buildModel,
   cast,
   encodeModel,
+  float32ToHalf,
   Graph,
   HostTensor,
   less,
@@ -28,11 +29,11 @@ import {
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
 import { embeddingSize } from "../sam/config.js";
 import { ParamStore } from "../sam/params.js";
-import type { ViewerMeta } from "../serve/meta.js";
 import type { UdegConfig } from "./config.js";
 import { udegDecode, udegEncode, udegForward } from "./model.js";
 import { loadRun } from "./predictor.js";
 import type { ResolvedModel } from "./setup.js";
+import type { WebModelMeta } from "./web-meta.js";
 
 /** Point slots of the exported decoder; unused slots have label -1. */
 export const MAX_POINTS = 16;
@@ -50,40 +51,13 @@ export interface ExportInfo {
   metadata: Record<string, string>;
 }
 
-/** float32 -> IEEE half bits (round to nearest even), for fp16 weight storage. */
-export function floatToHalf(value: number): number {
-  const f = new Float32Array([value]);
-  const x = new Uint32Array(f.buffer)[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  let mant = x & 0x7fffff;
-  if (((x >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf / NaN
-  if (exp >= 0x1f) return sign | 0x7c00; // overflow -> inf
-  if (exp <= 0) {
-    if (exp < -10) return sign; // underflow -> 0
-    mant |= 0x800000;
-    const shift = 14 - exp;
-    let half = mant >> shift;
-    const rest = mant & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rest > halfway || (rest === halfway && half & 1)) half++;
-    return sign | half;
-  }
-  let half = (exp << 10) | (mant >> 13);
-  const rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half++; // a carry into the exponent is right
-  return sign | half;
-}
-
 /** A ParamStore whose frozen weights are float16 initializers cast back to float32 in the graph. */
 class HalfWeights extends ParamStore {
   override get(key: string, shape: readonly number[]): Tensor {
     const w = this.source.get(key);
     if (!w || w.size < 64) return super.get(key, shape);
-    const f = w.toFloat32();
-    const h = new Uint16Array(f.length);
-    for (let i = 0; i < f.length; i++) h[i] = floatToHalf(f[i]!);
     if (w.shape.join() !== shape.join()) return super.get(key, shape); // let the parent report it
+    const h = float32ToHalf(w.toFloat32());
     return cast(this.graph.constant(new HostTensor("float16", w.shape, h), key), "float32");
   }
 }
@@ -194,11 +168,6 @@ export function exportRun(source: RunSource, outPath: string, options: ExportOpt
     metadata,
   );
 }
-
-/** What the web viewer reads first (meta.json): the model's facts and its two files. */
-export type WebModelMeta = Omit<ViewerMeta, "files" | "source"> & {
-  files: { encoder: string; decoder: string };
-};
 
 /**
  * The network as an encoder (once per image) and a decoder (per set of clicks), plus meta.json,

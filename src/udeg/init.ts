@@ -2,8 +2,8 @@
 // (SAM from scratch, the edge prompt generator, LoRA), and the adaptation of a SAM checkpoint's
 // mask decoder to one mask token per class.
 
-import { randomTensor, rng } from "../engine/gradcheck.js";
 import { Graph, HostTensor } from "../engine/index.js";
+import { randomTensor, rng } from "../engine/random.js";
 import { hashKey, isLoraKey, loraDefaults } from "../sam/lora.js";
 import { ShapeRecorder } from "../sam/params.js";
 import { type UdegModelOptions, udegForward } from "./model.js";

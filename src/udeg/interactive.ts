@@ -2,8 +2,9 @@
 // the decoder once per set of clicks. Written against the part of the API that onnxruntime-node
 // and onnxruntime-web share (the caller passes its `ort` module in), with no Node built-ins, so
 // the web viewer, the tests and the benchmarks run the very same code.
-import { argmaxLabels, type ResizeInfo, resizeForModel, restoreMaps } from "../data/preprocess.js";
-import type { PlanarImage } from "../data/types.js";
+import { type ResizeInfo, resizeForModel, restoreMaps } from "../data/preprocess.js";
+import type { PlanarImage } from "../io/planar-image.js";
+import { restorePrediction, type UdegPrediction } from "./prediction.js";
 
 /** The subset of an onnxruntime tensor used here. */
 export interface OrtTensor {
@@ -39,15 +40,8 @@ export interface Click {
   positive: boolean;
 }
 
-export interface InteractiveResult {
-  height: number;
-  width: number;
-  /** Class index per pixel (argmax of the expected probabilities), [H, W]. */
-  labels: Uint8Array;
-  /** Expected class probabilities [K, H, W], background first. */
-  prob: Float32Array;
-  /** Uncertainty K / S, [H, W]. */
-  uncertainty: Float32Array;
+/** A prediction (its edge map is the encoded image's) and how long the decoder took. */
+export interface InteractiveResult extends UdegPrediction {
   /** Milliseconds the decoder took (the encoder's time is `encoderMs` of the image). */
   decoderMs: number;
 }
@@ -128,18 +122,14 @@ export class InteractiveModel {
       point_labels: new this.ort.Tensor("float32", labels, [1, p]),
     });
     const decoderMs = performance.now() - t0;
-    const k = this.meta.classes + 1;
-    const prob = restoreMaps(out.probability!.data as Float32Array, k, info);
-    const uncertainty = restoreMaps(out.uncertainty!.data as Float32Array, 1, info);
-    const plane = info.originalHeight * info.originalWidth;
-    return {
-      height: info.originalHeight,
-      width: info.originalWidth,
-      labels: argmaxLabels(prob, k, plane),
-      prob,
-      uncertainty,
-      decoderMs,
-    };
+    const prediction = restorePrediction(
+      out.probability!.data as Float32Array,
+      out.uncertainty!.data as Float32Array,
+      null,
+      this.meta.classes,
+      info,
+    );
+    return { ...prediction, edge: encoded.edge, decoderMs };
   }
 }
 

@@ -3,25 +3,9 @@
 //
 // Time-varying weights are scalar graph inputs, computed on the host each step by
 // `scheduledWeights`, so one compiled train step serves the whole run.
-import {
-  add,
-  detach,
-  div,
-  logSoftmax,
-  mul,
-  reduceMean,
-  reduceSum,
-  softmax,
-  type Tensor,
-} from "../engine/index.js";
-import {
-  accuracyUncertaintyLoss,
-  digammaCrossEntropy,
-  type Evidential,
-  evidentialOutputs,
-  klToUniform,
-  softDice,
-} from "./evidential.js";
+import { add, detach, logSoftmax, mul, reduceMean, reduceSum, type Tensor } from "../engine/index.js";
+import { accuracyUncertaintyLoss, digammaCrossEntropy, klToUniform, softDice } from "./evidential.js";
+import type { SegmentationHead } from "./heads.js";
 
 export interface LossConfig {
   /** Dirichlet (evidential) outputs; false = plain softmax CE + Dice (SAMed). */
@@ -55,13 +39,9 @@ export const DEFAULT_LOSS: LossConfig = {
   auLambda0: 0.01,
 };
 
-/** The scalar inputs of the loss graph. */
-export interface LossWeightInputs {
-  kl: Tensor;
-  edge: Tensor;
-  gamma: Tensor;
-  au: Tensor;
-}
+/** The time-varying loss weights: scalar inputs of the loss graph. */
+export const LOSS_WEIGHT_NAMES = ["kl", "edge", "gamma", "au"] as const;
+export type LossWeightInputs = Record<(typeof LOSS_WEIGHT_NAMES)[number], Tensor>;
 
 const ramp = (t: number, start: number, end: number) =>
   end <= start ? (t >= start ? 1 : 0) : Math.min(1, Math.max(0, (t - start) / (end - start)));
@@ -78,31 +58,6 @@ export function scheduledWeights(cfg: LossConfig, t: number): Record<keyof LossW
     gamma: cfg.edgeGamma * edgeRamp,
     au: cfg.evidential && cfg.auLambda0 > 0 ? cfg.auLambda0 ** (1 - t) : 0,
   };
-}
-
-export interface SegmentationHead {
-  /** Expected class probabilities [B, K, H, W]. */
-  prob: Tensor;
-  /** Uncertainty in [0, 1], [B, 1, H, W]. */
-  uncertainty: Tensor;
-  evidential: Evidential | null;
-  logits: Tensor;
-}
-
-/**
- * Probabilities and uncertainty from per-class logits: Dirichlet when evidential, otherwise
- * softmax with the normalised predictive entropy as uncertainty (so the edge loss still has a
- * per-pixel weight in the no-evidential ablation).
- */
-export function headOutputs(logits: Tensor, evidential: boolean): SegmentationHead {
-  if (evidential) {
-    const ev = evidentialOutputs(logits);
-    return { prob: ev.prob, uncertainty: ev.uncertainty, evidential: ev, logits };
-  }
-  const k = logits.shape[1]!;
-  const prob = softmax(logits, 1);
-  const entropy = mul(reduceSum(mul(prob, logSoftmax(logits, 1)), [1], true), -1);
-  return { prob, uncertainty: div(entropy, Math.log(k)), evidential: null, logits };
 }
 
 /** Softmax cross-entropy (mean over pixels), optionally weighted per pixel. */

@@ -4,24 +4,13 @@ import { join } from "node:path";
 import { type RasterImage, writePng } from "../io/images.js";
 import { writeSafetensors } from "../io/index.js";
 import { contour, heatColour, maskPngValues } from "./colour-maps.js";
-import type { UdegPrediction } from "./predictor.js";
-
-/** Moved to colour-maps.ts (pure, for the web viewer); re-exported here. */
-export { contour, heatColour };
+import { foregroundProbability, type UdegPrediction } from "./prediction.js";
 
 /** 0..1 floats to a 16-bit grey PNG raster. */
 function toU16(values: Float32Array, width: number, height: number): RasterImage {
   const data = new Uint16Array(values.length);
   for (let i = 0; i < values.length; i++) data[i] = Math.round(Math.min(1, Math.max(0, values[i]!)) * 65535);
   return { width, height, channels: 1, data, bitDepth: 16 };
-}
-
-/** Foreground probability: 1 - p(background). */
-export function foregroundProbability(p: UdegPrediction): Float32Array {
-  const plane = p.width * p.height;
-  const out = new Float32Array(plane);
-  for (let i = 0; i < plane; i++) out[i] = 1 - p.prob[i]!;
-  return out;
 }
 
 /**

@@ -1,29 +1,18 @@
 // A trained UDEG-Net run, ready to predict: loads the run's config, its adapter and the base it
 // was trained from, and maps images of any size to masks, probabilities, uncertainty and edges
 // at the image's own size.
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { argmaxLabels, padImage, type ResizeInfo, resizeForModel, restoreMaps } from "../data/preprocess.js";
-import type { PlanarImage } from "../data/types.js";
+import { existsSync } from "node:fs";
+import { padImage, type ResizeInfo, resizeForModel } from "../data/preprocess.js";
 import { type CompiledFunction, HostTensor, type RuntimeOptions } from "../engine/index.js";
 import { readSafetensors, toFloat32 } from "../io/index.js";
-import { buildInference } from "../train/graph.js";
-import { parseConfig, type UdegConfig } from "./config.js";
+import type { PlanarImage } from "../io/planar-image.js";
+import type { UdegConfig } from "./config.js";
+import { buildInference } from "./inference.js";
+import { restorePrediction, type UdegPrediction } from "./prediction.js";
+import { readRunConfig, requireFinishedRun, runPath } from "./run-folder.js";
 import { fingerprint, type ResolvedModel, resolveModel } from "./setup.js";
 
-export interface UdegPrediction {
-  height: number;
-  width: number;
-  /** Class index per pixel (argmax of the expected probabilities), [H, W]. */
-  labels: Uint8Array;
-  /** Expected class probabilities [K, H, W] (background first). */
-  prob: Float32Array;
-  /** Uncertainty u = K / S in [0, 1], [H, W]. */
-  uncertainty: Float32Array;
-  /** Edge probability [H, W] (zeros when the run has no edge prompt generator). */
-  edge: Float32Array;
-  classes: number;
-}
+export type { UdegPrediction };
 
 export class UdegPredictor {
   private constructor(
@@ -55,23 +44,14 @@ export class UdegPredictor {
   async predict(image: PlanarImage): Promise<UdegPrediction> {
     const s = this.imageSize;
     const { input, info } = this.prepare(image);
-    const outs = await this.fn.run([new HostTensor("float32", [1, 3, s, s], input)]);
-    const k = this.resolved.model.classes + 1;
-    const prob = restoreMaps(outs[0]!.data as Float32Array, k, info);
-    const uncertainty = restoreMaps(outs[1]!.data as Float32Array, 1, info);
-    const edge = this.hasEdge
-      ? restoreMaps(outs[2]!.data as Float32Array, 1, info)
-      : new Float32Array(uncertainty.length);
-    const labels = argmaxLabels(prob, k, info.originalHeight * info.originalWidth);
-    return {
-      height: info.originalHeight,
-      width: info.originalWidth,
-      labels,
-      prob,
-      uncertainty,
-      edge,
-      classes: k - 1,
-    };
+    const out = await this.fn.run({ image: new HostTensor("float32", [1, 3, s, s], input) });
+    return restorePrediction(
+      out.probability!.data as Float32Array,
+      out.uncertainty!.data as Float32Array,
+      this.hasEdge ? (out.edge!.data as Float32Array) : null,
+      this.resolved.model.classes,
+      info,
+    );
   }
 }
 
@@ -80,15 +60,9 @@ export class UdegPredictor {
  * fingerprint recorded at training time) with the run's trained weights on top.
  */
 export function loadRun(runDir: string): { config: UdegConfig; resolved: ResolvedModel } {
-  const configPath = join(runDir, "config.json");
-  const modelPath = join(runDir, "model.safetensors");
-  for (const p of [configPath, modelPath]) {
-    if (!existsSync(p))
-      throw new Error(
-        `${runDir} is not a finished udeg run: ${p} is missing (train one with \`udeg train\`)`,
-      );
-  }
-  const config = parseConfig(JSON.parse(readFileSync(configPath, "utf8")), configPath);
+  requireFinishedRun(runDir);
+  const config = readRunConfig(runDir);
+  const modelPath = runPath(runDir, "model");
   const adapter = readSafetensors(modelPath);
   const meta = adapter.metadata;
   if (meta.base_kind === "sam" || meta.base_kind === "bundled") {

@@ -1,8 +1,7 @@
 // From a run's config to a model: which SAM architecture, which starting weights (a SAM
 // checkpoint with LoRA, a bundled base, or nothing: from scratch), and which weights train.
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, openSync, readSync, statSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { packageAsset } from "../assets.js";
 import { HostTensor } from "../engine/index.js";
 import { readSafetensors, toFloat32 } from "../io/index.js";
@@ -11,6 +10,7 @@ import { loadSam } from "../sam/model.js";
 import type { UdegConfig } from "./config.js";
 import { adaptDecoderToClasses, completeWeights, udegWeightShapes } from "./init.js";
 import type { UdegModelOptions } from "./model.js";
+import { BASE_FILES, basePath, isBaseFolder } from "./run-folder.js";
 
 export interface BaseInfo {
   kind: "scratch" | "sam" | "bundled";
@@ -30,8 +30,8 @@ export interface ResolvedModel {
 
 /** A base's folder: a path to one (model.safetensors + config.json), or a bundled name (assets/bases/NAME). */
 export function bundledBaseDir(name: string): string {
-  if (existsSync(join(name, "model.safetensors")) && existsSync(join(name, "config.json"))) return name;
-  const dir = packageAsset(["bases", name], "model.safetensors");
+  if (isBaseFolder(name)) return name;
+  const dir = packageAsset(["bases", name], BASE_FILES.model.name);
   if (dir) return dir;
   throw new Error(
     `unknown base "${name}": no assets/bases/${name}/model.safetensors in the package (run \`udeg pretrain\` to make it)`,
@@ -108,8 +108,8 @@ export function resolveModel(config: UdegConfig, classes: number): ResolvedModel
       base = { kind: "sam", path: config.model.sam, fingerprint: fingerprint(config.model.sam) };
     } else {
       const dir = bundledBaseDir(config.model.base!);
-      cfg = { ...loadConfigFile(join(dir, "config.json")), imageSize: config.model.imageSize };
-      const file = join(dir, "model.safetensors");
+      cfg = { ...loadConfigFile(basePath(dir, "samConfig")), imageSize: config.model.imageSize };
+      const file = basePath(dir, "model");
       source = readWeights(file);
       base = { kind: "bundled", path: file, fingerprint: fingerprint(file) };
     }

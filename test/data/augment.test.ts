@@ -9,8 +9,8 @@ import {
   rot90Image,
   rot90Labels,
 } from "../../src/data/augment.js";
-import { hashSeed, Rng } from "../../src/data/rng.js";
-import type { LabelMap, PlanarImage } from "../../src/data/types.js";
+import { hashSeed, Rng } from "../../src/engine/random.js";
+import type { LabelMap, PlanarImage } from "../../src/io/planar-image.js";
 
 /** A 3-channel image whose value encodes the mask: 200 * label + 10 * channel, so geometry can be checked. */
 function pair(h: number, w: number, seed = 1): { image: PlanarImage; mask: LabelMap } {

@@ -6,7 +6,6 @@ import {
   DatasetError,
   endoscopyPolyp,
   generatePhantom,
-  hashSeed,
   openDataset,
   PHANTOM_KINDS,
   type Phantom,
@@ -15,6 +14,7 @@ import {
   ultrasoundLesion,
   writePhantomDataset,
 } from "../../src/data/index.js";
+import { hashSeed } from "../../src/engine/random.js";
 import { readImage } from "../../src/io/images.js";
 import { tempDir } from "./helpers.js";
 

@@ -12,8 +12,8 @@ import {
   SAM_PIXEL_MEAN,
   toPlanar,
 } from "../../src/data/preprocess.js";
-import { Rng } from "../../src/data/rng.js";
-import type { PlanarImage } from "../../src/data/types.js";
+import { Rng } from "../../src/engine/random.js";
+import type { PlanarImage } from "../../src/io/planar-image.js";
 import { preprocessShape, resizePilBilinear } from "../../src/sam/transforms.js";
 
 function randomImage(h: number, w: number, seed: number): { hwc: Uint8Array; planar: PlanarImage } {

@@ -174,6 +174,10 @@ test("export and run refuse missing inputs and wrongly shaped feeds", async () =
   const y = g.input("y", [2]);
   assert.throws(() => buildModel([x], [add(x, y)]), /need input "y"/);
   const f = await compile([x], [mul(x, 2)]);
-  await assert.rejects(f.run([HostTensor.float32([1, 2, 3], [3])]), /input "x" must be float32\[2\]/);
-  await assert.rejects(f.run([]), /expected 1 inputs/);
+  await assert.rejects(f.run({ x: HostTensor.float32([1, 2, 3], [3]) }), /input "x" must be float32\[2\]/);
+  await assert.rejects(f.run({}), /run: missing x \(the graph takes: x; given: nothing\)/);
+  await assert.rejects(
+    f.run({ x: HostTensor.float32([1, 2], [2]), z: HostTensor.float32([1, 2], [2]) }),
+    /run: unknown z \(the graph takes: x; given: x, z\)/,
+  );
 });

@@ -114,13 +114,13 @@ test("a compiled function runs in onnxruntime and gives the expected numbers", a
   const f = await compile([x, idx], [y, z], { outputNames: ["y", "picked"] });
   assert.deepEqual(f.outputNames, ["y", "picked"]);
   const xv = HostTensor.float32([1, 0, 2, -1, 1, 0.5], [2, 3]);
-  const [yv, zv] = await f.run([xv, HostTensor.int64([2, 0], [2])]);
+  const { y: yv, picked: zv } = await f.run({ x: xv, idx: HostTensor.int64([2, 0], [2]) });
   // 2 relu(x @ W + b): row 0 = 2 relu([1 + 10 + 0.5, -2 - 12 - 0.5]), row 1 = 2 relu([-1 + 3 + 2.5 + 0.5, 2 - 4 - 3 - 0.5])
   assert.deepEqual(Array.from(yv!.data as Float32Array), [23, 0, 10, 0]);
   assert.deepEqual(Array.from(zv!.data as Float32Array), [2, 1, 0.5, -1]);
   // Compiling the same graph again reuses the cached session and agrees.
   const again = await compile([x, idx], [y, z]);
-  const [y2] = await again.run([xv, HostTensor.int64([2, 0], [2])]);
+  const { out0: y2 } = await again.run({ x: xv, idx: HostTensor.int64([2, 0], [2]) });
   assert.deepEqual(Array.from(y2!.data as Float32Array), [23, 0, 10, 0]);
 });
 
@@ -153,9 +153,9 @@ test("weights past externalThreshold go to external data and give the same numbe
   const { x, y, w1, w2 } = bigGraph();
   const feed = randomTensor([5, 64], random);
   const inline = await compile([x], [y]);
-  const [want] = await inline.run([feed]);
+  const { out0: want } = await inline.run({ x: feed });
   const external = await compile([x], [y], { externalThreshold: 1000 });
-  const [got] = await external.run([feed]);
+  const { out0: got } = await external.run({ x: feed });
   assert.deepEqual(got!.shape, [5, 32]);
   assert.deepEqual(Array.from(got!.data as Float32Array), Array.from(want!.data as Float32Array));
 

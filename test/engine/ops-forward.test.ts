@@ -37,7 +37,7 @@ async function evaluate(fn: (...xs: Tensor[]) => Tensor | Tensor[], feeds: reado
   const inputs = feeds.map((f, i) => g.input(`x${i}`, f.shape, f.dtype));
   const out = fn(...inputs);
   const f = await compile(inputs, Array.isArray(out) ? out : [out]);
-  return f.run(feeds);
+  return Object.values(await f.run(Object.fromEntries(feeds.map((v, i) => [`x${i}`, v]))));
 }
 
 function assertClose(
@@ -438,7 +438,7 @@ test("Slice backward with negative steps scatters into the picked positions", as
   const seed = g.constant(HostTensor.float32([1, 2, 3, 4, 5, 6], [2, 3]));
   const [dx] = grad(y, [x], seed);
   const f = await compile([x], [dx!]);
-  const [d] = await f.run([arange([4, 7])]);
+  const [d] = Object.values(await f.run({ x: arange([4, 7]) }));
   const want = new Array(28).fill(0);
   // rows [3, 1] x cols [6, 3, 0]
   [3, 1].forEach((r, i) => {
@@ -463,7 +463,7 @@ test("Gather gradient adds up repeated indices", async () => {
   const x = g.input("x", [3, 2]);
   const [dx] = grad(gather(x, [2, 0, 2, 2], 0), [x], g.constant(arange([4, 2])));
   const f = await compile([x], [dx!]);
-  const [d] = await f.run([arange([3, 2])]);
+  const [d] = Object.values(await f.run({ x: arange([3, 2]) }));
   // rows of the seed: [0,1] -> 2, [2,3] -> 0, [4,5] -> 2, [6,7] -> 2
   assertClose(d!, [2, 3, 0, 0, 10, 13], [3, 2], "gather adjoint");
 });
@@ -475,7 +475,7 @@ test("Gather with negative indices counts from the end, forward and backward", a
   const y = gather(x, idx, 1);
   const [dx] = grad(y, [x], g.constant(HostTensor.float32([1, 2, 3, 4, 5, 6], [2, 3])));
   const f = await compile([x, idx], [y, dx!]);
-  const [yv, d] = await f.run([arange([2, 4]), HostTensor.int64([-1, 0, -1], [3])]);
+  const [yv, d] = Object.values(await f.run({ x: arange([2, 4]), idx: HostTensor.int64([-1, 0, -1], [3]) }));
   assertClose(yv!, [3, 0, 3, 7, 4, 7], [2, 3], "gather forward");
   assertClose(d!, [2, 0, 0, 1 + 3, 5, 0, 0, 4 + 6], [2, 4], "gather adjoint");
 });
@@ -622,7 +622,7 @@ test("ReduceMax shares the gradient equally between ties", async () => {
   const [d1] = grad(rowMax, [x], g.constant(HostTensor.float32([1, 6], [2])));
   const [d2] = grad(allMax, [x]);
   const f = await compile([x], [rowMax, d1!, d2!]);
-  const [y, a, b] = await f.run([HostTensor.float32([1, 3, 3, 2, 2, 2], [2, 3])]);
+  const [y, a, b] = Object.values(await f.run({ x: HostTensor.float32([1, 3, 3, 2, 2, 2], [2, 3]) }));
   assertClose(y!, [3, 2], [2], "row max");
   assertClose(a!, [0, 0.5, 0.5, 2, 2, 2], [2, 3], "row max gradient");
   assertClose(b!, [0, 0.5, 0.5, 0, 0, 0], [2, 3], "global max gradient");
@@ -635,7 +635,9 @@ test("Max/Min send the gradient of a tie to the first operand", async () => {
   const [da, db] = grad(maximum(a, b), [a, b]);
   const [ea, eb] = grad(minimum(a, b), [a, b]);
   const f = await compile([a, b], [da!, db!, ea!, eb!]);
-  const out = await f.run([HostTensor.float32([1, 2, 3], [3]), HostTensor.float32([1, 5, 0], [3])]);
+  const out = Object.values(
+    await f.run({ a: HostTensor.float32([1, 2, 3], [3]), b: HostTensor.float32([1, 5, 0], [3]) }),
+  );
   assertClose(out[0]!, [1, 0, 1], [3], "max da");
   assertClose(out[1]!, [0, 1, 0], [3], "max db");
   assertClose(out[2]!, [1, 1, 0], [3], "min da");

@@ -74,7 +74,7 @@ function mlpProblem(batch = 32) {
     Array.from({ length: batch }, (_, i) => Math.sin(xd[i * 4]! * 2) + xd[i * 4 + 1]! * xd[i * 4 + 2]!),
     [batch, 1],
   );
-  return { spec: { loss, params: [w1, b1, w2, b2], inputs: [x, y] }, init, feeds: [xs, ys] };
+  return { spec: { loss, params: [w1, b1, w2, b2], inputs: [x, y] }, init, feeds: { x: xs, y: ys } };
 }
 
 test("a tiny MLP learns a regression task (loss falls at least 10x)", async () => {
@@ -136,7 +136,10 @@ test("a tiny conv net learns to segment bright squares (BCE falls at least 5x)",
     HostTensor.zeros([1]),
   ];
   const step = await TrainStep.create({ loss: bce, params: [w1, b1, w2, b2], inputs: [x, y] }, init);
-  const feeds = [new HostTensor("float32", [n, 1, s, s], img), new HostTensor("float32", [n, 1, s, s], mask)];
+  const feeds = {
+    x: new HostTensor("float32", [n, 1, s, s], img),
+    y: new HostTensor("float32", [n, 1, s, s], mask),
+  };
   const first = (await step.step(feeds, 0.05)).loss;
   let last = first;
   for (let i = 0; i < 150; i++) last = (await step.step(feeds, 0.05)).loss;
@@ -149,9 +152,9 @@ test("a non-finite loss stops with the step number and leaves the parameters unt
   const x = g.input("x", [2]);
   const loss = reduceMean(log(mul(w, x)));
   const step = await TrainStep.create({ loss, params: [w], inputs: [x] }, [HostTensor.float32([1, 1], [2])]);
-  await step.step([HostTensor.float32([1, 2], [2])], 0.1);
+  await step.step({ x: HostTensor.float32([1, 2], [2]) }, 0.1);
   const before = Float32Array.from(step.state.params[0]!.data as Float32Array);
-  await assert.rejects(step.step([HostTensor.float32([-1, 2], [2])], 0.1), (e: unknown) => {
+  await assert.rejects(step.step({ x: HostTensor.float32([-1, 2], [2]) }, 0.1), (e: unknown) => {
     assert.ok(e instanceof NonFiniteLossError);
     assert.equal(e.step, 2);
     assert.match(e.message, /step 2/);
@@ -159,6 +162,23 @@ test("a non-finite loss stops with the step number and leaves the parameters unt
   });
   assert.deepEqual(step.state.params[0]!.data, before);
   assert.equal(step.state.step, 1);
+});
+
+test("a train step takes its inputs by name: a missing or unknown one is refused with both lists", async () => {
+  const { spec, init, feeds } = mlpProblem();
+  const step = await TrainStep.create(spec, init);
+  await assert.rejects(
+    step.step({ x: feeds.x }, 0.01),
+    /TrainStep\.step: missing y \(the graph takes: x, y; given: x\)/,
+  );
+  await assert.rejects(
+    step.step({ ...feeds, target: feeds.y }, 0.01),
+    /TrainStep\.step: unknown target \(the graph takes: x, y; given: x, y, target\)/,
+  );
+  // Same shapes, swapped names: each value goes where its name says (here x and y are both [B, 4]
+  // and [B, 1], so a swap is a shape error rather than a silent mix-up).
+  await assert.rejects(step.step({ x: feeds.y, y: feeds.x }, 0.01), /input "x" must be float32/);
+  assert.equal(step.state.step, 0, "a refused step changes nothing");
 });
 
 test("schedules: linear warm-up, then poly or cosine decay to the floor", () => {

@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { rng } from "../../src/engine/gradcheck.js";
+import { rng } from "../../src/engine/random.js";
 import {
   assd,
   auroc,

@@ -4,7 +4,7 @@
 
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
-import { rng as prng } from "../../src/engine/gradcheck.js";
+import { rng as prng } from "../../src/engine/random.js";
 import { CheckpointError } from "../../src/io/errors.js";
 import { parsePth } from "../../src/io/pth.js";
 import { parseSafetensors } from "../../src/io/safetensors.js";

@@ -77,7 +77,7 @@ async function run(build: (store: ParamStore) => Built, options?: ParamStoreOpti
     all.map((i) => i.tensor),
     outputs,
   );
-  return fn.run(all.map((i) => i.value));
+  return Object.values(await fn.run(Object.fromEntries(all.map((i) => [i.tensor.name!, i.value]))));
 }
 
 function feed(store: ParamStore, name: string, value: HostTensor) {
@@ -353,7 +353,7 @@ test("patch convs equal the engine's Conv/ConvTranspose, forward and backward", 
       [x, w, b],
       [ref, ours, ...grad(lossRef, [x, w, b]), ...grad(lossOurs, [x, w, b])],
     );
-    const [yr, yo, ...gs] = await fn.run([xv, wv, bv]);
+    const [yr, yo, ...gs] = Object.values(await fn.run({ x: xv, w: wv, b: bv }));
     assert.ok(maxAbsDiff(yr!, yo!) < 1e-5, `${cse.kind} forward`);
     for (let i = 0; i < 3; i++) assert.ok(maxAbsDiff(gs[i]!, gs[i + 3]!) < 1e-5, `${cse.kind} grad ${i}`);
   }

@@ -66,7 +66,8 @@ async function runEncoder(source: Map<string, HostTensor>, c: SamConfig, x: Host
   const store = new ParamStore(g, source, o.store);
   const y = imageEncoder(xin, store.scope("image_encoder."), c, o.lora ? { lora: o.lora } : {});
   const f = await compile([xin, ...store.trainable.map((t) => t.tensor)], [y]);
-  const [out] = await f.run([x, ...store.trainable.map((t) => t.initial)]);
+  const feeds = Object.fromEntries(store.trainable.map((t) => [t.tensor.name!, t.initial]));
+  const { out0: out } = await f.run({ x, ...feeds });
   return { out: out!, store, y };
 }
 
@@ -289,7 +290,7 @@ describe("relative positions", () => {
       const g = new Graph();
       const t = g.input("t", [5, 2]);
       const f = await compile([t], [getRelPos(q, k, t)]);
-      const [out] = await f.run([table]);
+      const { out0: out } = await f.run({ t: table });
       assert.deepEqual(out!.shape, [q, k, 2]);
       assert.ok(maxAbsDiff(out!.toFloat32(), ref) < 2e-6);
     });
@@ -311,7 +312,7 @@ test("permute: reduced-rank Transpose equals the plain one", async () => {
   const plain = transpose(reshape(x, shape), perm);
   const f = await compile([x], [a, plain]);
   const data = randomTensor([120], rng(3));
-  const [ya, yb] = await f.run([data]);
+  const { out0: ya, out1: yb } = await f.run({ x: data });
   assert.deepEqual(Array.from(ya!.toFloat32()), Array.from(yb!.toFloat32()));
   // Dropping the ones and merging (3, 5) and (0, 2) leaves a 2-axis transpose.
   const node = g.nodes.find((n) => n.op === "Transpose" && n.outputs[0]!.id === a.producer!.inputs[0]!.id);

@@ -11,8 +11,9 @@ import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
 import { encodePng, readImage } from "../../src/io/images.js";
 import { getSlice, makeNiftiHeader, parseNifti, serializeNifti } from "../../src/io/nifti.js";
 import { maskPngValues } from "../../src/udeg/colour-maps.js";
+import { restorePrediction } from "../../src/udeg/prediction.js";
 import { FileError, openBytes, sniff } from "../../web/src/decode.js";
-import { labelCounts, restoreOutputs } from "../../web/src/pipeline.js";
+import { labelCounts } from "../../web/src/pipeline.js";
 import { decodePng16, encodeGreyPng, pngHeader } from "../../web/src/png.js";
 import { ITK } from "../train/helpers.js";
 import { writeDicom } from "./dicom-writer.js";
@@ -106,7 +107,7 @@ test("DICOM opens frame by frame; unreadable files get the page's messages", asy
   );
 });
 
-test("restoreOutputs maps single-graph outputs back as UdegPredictor does (crop, resize, argmax)", () => {
+test("restorePrediction maps single-graph outputs back as UdegPredictor does (crop, resize, argmax)", () => {
   const s = 8;
   const info = resizeInfo(4, 8, s); // resized 4 x 8, padded 4 rows
   const prob = new Float32Array(2 * s * s);
@@ -116,7 +117,7 @@ test("restoreOutputs maps single-graph outputs back as UdegPredictor does (crop,
     prob[i] = 1 - fg;
     prob[s * s + i] = fg;
   }
-  const seg = restoreOutputs(prob, u, null, 1, info);
+  const seg = restorePrediction(prob, u, null, 1, info);
   assert.equal(seg.width, 8);
   assert.equal(seg.height, 4);
   assert.deepEqual(Array.from(seg.labels.subarray(0, 8)), [1, 1, 1, 1, 0, 0, 0, 0]);

@@ -3,13 +3,14 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { evalCommand } from "../../src/cli/eval.js";
 import { predictCommand } from "../../src/cli/predict.js";
+import { evaluateRun } from "../../src/eval/evaluate-run.js";
 import { readImage } from "../../src/io/images.js";
 import { readSafetensors, toFloat32 } from "../../src/io/index.js";
 import { makeNiftiHeader, readNifti, writeNifti } from "../../src/io/nifti.js";
-import { RUN_FILES, train } from "../../src/train/trainer.js";
+import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
+import { RUN_FILES, type RunFile, runPath } from "../../src/udeg/run-folder.js";
 import { ITK, sliceDataset, smallConfig } from "./helpers.js";
 
 const quiet = () => {};
@@ -24,8 +25,8 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   });
   const summary = await train({ data, out, config, progress: false, log: quiet });
   assert.equal(summary.steps, 150);
-  for (const f of Object.values(RUN_FILES)) assert.ok(existsSync(join(out, f)), `${f} written`);
-  const log = readFileSync(join(out, RUN_FILES.log), "utf8")
+  for (const f of Object.keys(RUN_FILES) as RunFile[]) assert.ok(existsSync(runPath(out, f)), `${f} written`);
+  const log = readFileSync(runPath(out, "log"), "utf8")
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l));
@@ -34,7 +35,7 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   for (const key of ["ce", "dice", "kl", "au", "edge"]) assert.ok(key in steps[0], `log has ${key}`);
   assert.ok(steps.at(-1).loss < steps[0].loss / 2, `loss ${steps[0].loss} -> ${steps.at(-1).loss}`);
 
-  const r = await evalCommand({ model: out, data, split: "train", quiet: true }, quiet);
+  const r = await evaluateRun({ model: out, data, split: "train", quiet: true }, quiet);
   assert.ok(r.summary.mean.dice! >= 0.9, `train Dice ${r.summary.mean.dice}`);
   assert.ok(r.summary.mean.auroc_u! > 0.5, `uncertainty AUROC ${r.summary.mean.auroc_u}`);
   for (const f of Object.values(r.files)) assert.ok(existsSync(f));
@@ -122,8 +123,8 @@ test("resume after a kill gives the same result as an unbroken run", async () =>
   const summary = await train({ data, out: broken, config, resume: true, progress: false, log: quiet });
   assert.equal(summary.steps, 6);
 
-  const a = readSafetensors(join(unbroken, RUN_FILES.last));
-  const b = readSafetensors(join(broken, RUN_FILES.last));
+  const a = readSafetensors(runPath(unbroken, "last"));
+  const b = readSafetensors(runPath(broken, "last"));
   assert.equal(b.metadata.step, "6");
   assert.deepEqual([...a.tensors.keys()].sort(), [...b.tensors.keys()].sort());
   for (const [k, t] of a.tensors) {

@@ -23,7 +23,7 @@ async function value(term: (l: Tensor, y: Tensor) => Tensor): Promise<number> {
   const l = g.input("logits", [1, 2, 1, 2]);
   const y = g.input("y", [1, 2, 1, 2]);
   const f = await compile([l, y], [term(l, y)]);
-  const [out] = await f.run([logits, onehot]);
+  const { out0: out } = await f.run({ logits, y: onehot });
   return out!.data[0] as number;
 }
 
@@ -65,7 +65,7 @@ test("evidential outputs: p sums to one and u = K / S", async () => {
   const l = g.input("logits", [1, 2, 1, 2]);
   const ev = evidentialOutputs(l);
   const f = await compile([l], [ev.prob, ev.uncertainty]);
-  const [p, u] = await f.run([logits]);
+  const { out0: p, out1: u } = await f.run({ logits });
   const pd = p!.data as Float32Array;
   close(pd[0]! + pd[2]!, 1);
   close(pd[1]! + pd[3]!, 1);

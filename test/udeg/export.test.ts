@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { resizeImage, toPlanar } from "../../src/data/preprocess.js";
-import type { PlanarImage } from "../../src/data/types.js";
+import { floatToHalf, halfToFloat } from "../../src/engine/half.js";
 import {
   compile,
   concat,
@@ -14,12 +14,12 @@ import {
   reshape,
   resizeBilinear,
 } from "../../src/engine/index.js";
-import { halfToFloat } from "../../src/engine/tensor.js";
 import { readImage } from "../../src/io/images.js";
+import type { PlanarImage } from "../../src/io/planar-image.js";
 import { predictMasks } from "../../src/sam/mask-decoder.js";
 import { ParamStore } from "../../src/sam/params.js";
 import { densePositionalEncoding, promptEncoder } from "../../src/sam/prompt-encoder.js";
-import { exportRun, exportWebModels, floatToHalf, MAX_POINTS } from "../../src/udeg/export.js";
+import { exportRun, exportWebModels, MAX_POINTS } from "../../src/udeg/export.js";
 import { loadRun, UdegPredictor } from "../../src/udeg/predictor.js";
 import { ITK } from "../train/helpers.js";
 import { trainedRun } from "./helpers.js";
@@ -173,10 +173,10 @@ async function decodeReference(
     dense: den,
   });
   const fn = await compile([emb, den], [resizeBilinear(out.masks, [cfg.imageSize, cfg.imageSize])]);
-  const [logits] = await fn.run([
-    new HostTensor("float32", embeddings.dims as number[], embeddings.data as Float32Array),
-    new HostTensor("float32", dense.dims as number[], dense.data as Float32Array),
-  ]);
+  const { out0: logits } = await fn.run({
+    [emb.name!]: new HostTensor("float32", embeddings.dims as number[], embeddings.data as Float32Array),
+    [den.name!]: new HostTensor("float32", dense.dims as number[], dense.data as Float32Array),
+  });
   return logits!.data as Float32Array;
 }
 

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { compile, Graph, HostTensor } from "../../src/engine/index.js";
-import { DEFAULT_LOSS, headOutputs, scheduledWeights, udegLoss } from "../../src/udeg/losses.js";
+import { headOutputs } from "../../src/udeg/heads.js";
+import { DEFAULT_LOSS, scheduledWeights, udegLoss } from "../../src/udeg/losses.js";
 
 const close = (got: number, want: number, what = "") =>
   assert.ok(Math.abs(got - want) < 1e-5, `${what}: ${got} vs ${want}`);
@@ -59,7 +60,14 @@ test("progressive edge loss weighs pixels by 1 + gamma * u_seg (by hand)", async
   });
   const f = await compile([l, y, weights.kl, weights.edge, weights.gamma, weights.au], [total, terms.edge!]);
   const s = (v: number) => HostTensor.float32([v], []);
-  const [tot, edge] = await f.run([logits, onehot, s(0), s(0.5), s(3), s(0)]);
+  const { out0: tot, out1: edge } = await f.run({
+    l: logits,
+    y: onehot,
+    kl: s(0),
+    edge: s(0.5),
+    gamma: s(3),
+    au: s(0),
+  });
   const inter = 4 / 6 + 2 / 5;
   const dice = 1 - (2 * inter + 1) / (inter + 3);
   const ce = (0.45 + 13 / 12) / 2;
@@ -73,7 +81,7 @@ test("no-evidential head: softmax probabilities and normalised entropy", async (
   const l = g.input("l", [1, 2, 1, 1]);
   const h = headOutputs(l, false);
   const f = await compile([l], [h.prob, h.uncertainty]);
-  const [p, u] = await f.run([HostTensor.float32([0, Math.log(3)], [1, 2, 1, 1])]);
+  const { out0: p, out1: u } = await f.run({ l: HostTensor.float32([0, Math.log(3)], [1, 2, 1, 1]) });
   close((p!.data as Float32Array)[1]!, 0.75);
   const ent = -(0.25 * Math.log(0.25) + 0.75 * Math.log(0.75)) / Math.log(2);
   close((u!.data as Float32Array)[0]!, ent);

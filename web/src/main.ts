@@ -2,13 +2,14 @@
 // look at the mask, the uncertainty and the edge map, click to refine, save the mask.
 //
 // For tests (and the curious), window.udegViewer exposes the page's state and the current mask.
-import type { PlanarImage } from "../../src/data/types.js";
+import type { PlanarImage } from "../../src/io/planar-image.js";
 import type { BenchmarkResult, ViewerPhase as Phase, ViewerMeta, ViewerState } from "../../src/serve/meta.js";
 import { maskPngValues } from "../../src/udeg/colour-maps.js";
 import type { Click, EncodedImage } from "../../src/udeg/interactive.js";
 import { type OpenedFile, openBytes } from "./decode.js";
 import { ViewerModel } from "./model.js";
-import { labelCounts, type Segmentation } from "./pipeline.js";
+import type { UdegPrediction } from "../../src/udeg/prediction.js";
+import { labelCounts } from "./pipeline.js";
 import { encodeGreyPng } from "./png.js";
 import { drawColourBar, drawEdge, drawHeat, drawImage, drawMask, drawPoints } from "./render.js";
 
@@ -82,7 +83,7 @@ interface Current {
   image: PlanarImage;
   index: number;
   enc: EncodedImage | null;
-  seg: Segmentation | null;
+  seg: UdegPrediction | null;
   points: Click[];
 }
 

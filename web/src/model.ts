@@ -6,7 +6,7 @@
 // asyncify build) only where there is an adapter, else the plain wasm one (14 MB), which starts
 // about three times faster. Their .wasm/.mjs files come from /ort/ (`udeg serve`).
 import type * as OrtWeb from "onnxruntime-web";
-import type { PlanarImage } from "../../src/data/types.js";
+import type { PlanarImage } from "../../src/io/planar-image.js";
 import type { ViewerMeta } from "../../src/serve/meta.js";
 import {
   type Click,
@@ -15,7 +15,7 @@ import {
   InteractiveModel,
   type InteractiveResult,
 } from "../../src/udeg/interactive.js";
-import { restoreOutputs, type Segmentation } from "./pipeline.js";
+import { restorePrediction, type UdegPrediction } from "../../src/udeg/prediction.js";
 
 export type Backend = "webgpu" | "wasm";
 
@@ -136,7 +136,7 @@ export class ViewerModel {
   }
 
   /** The single-graph export: everything in one run, as UdegPredictor.predict. */
-  async runFull(image: PlanarImage): Promise<{ seg: Segmentation; ms: number }> {
+  async runFull(image: PlanarImage): Promise<{ seg: UdegPrediction; ms: number }> {
     const session = this.sessions.full!;
     const s = this.meta.modelSize;
     const { hwc, info } = encoderInput(image, s);
@@ -150,7 +150,7 @@ export class ViewerModel {
     const t0 = performance.now();
     const out = await session.run(feeds, ["probability", "uncertainty", "edge"]);
     const ms = performance.now() - t0;
-    const seg = restoreOutputs(
+    const seg = restorePrediction(
       (await out.probability!.getData()) as Float32Array,
       (await out.uncertainty!.getData()) as Float32Array,
       this.meta.edge ? ((await out.edge!.getData()) as Float32Array) : null,

@@ -1,9 +1,9 @@
 // Drawing: the image and the heat maps at the image's own resolution (scaled by CSS), the mask
 // contour and the clicked points at screen resolution, so lines stay crisp on small images.
-import type { PlanarImage } from "../../src/data/types.js";
+import type { PlanarImage } from "../../src/io/planar-image.js";
 import { heatColour } from "../../src/udeg/colour-maps.js";
 import type { Click } from "../../src/udeg/interactive.js";
-import type { Segmentation } from "./pipeline.js";
+import type { UdegPrediction } from "../../src/udeg/prediction.js";
 
 /** Class colours for the mask (class 1 first): green, then distinct hues. */
 export const CLASS_COLOURS: readonly [number, number, number][] = [
@@ -51,7 +51,7 @@ export function drawImage(canvas: HTMLCanvasElement, img: PlanarImage): void {
  * Uncertainty as a heat map over [0, max]: colour from the colour bar, opacity growing with the
  * value (certain pixels stay clear), as `udeg predict`'s overlay. Returns the max used.
  */
-export function drawHeat(canvas: HTMLCanvasElement, seg: Segmentation): number {
+export function drawHeat(canvas: HTMLCanvasElement, seg: UdegPrediction): number {
   const { width: w, height: h, uncertainty } = seg;
   const ctx = sized(canvas, w, h);
   let max = 1e-6;
@@ -89,7 +89,7 @@ export function drawColourBar(canvas: HTMLCanvasElement): void {
 }
 
 /** The edge map: cyan with the edge probability as opacity. */
-export function drawEdge(canvas: HTMLCanvasElement, seg: Segmentation): void {
+export function drawEdge(canvas: HTMLCanvasElement, seg: UdegPrediction): void {
   const { width: w, height: h, edge } = seg;
   const ctx = sized(canvas, w, h);
   const out = ctx.createImageData(w, h);
@@ -108,7 +108,7 @@ export function drawEdge(canvas: HTMLCanvasElement, seg: Segmentation): void {
  */
 export function drawMask(
   canvas: HTMLCanvasElement,
-  seg: Segmentation | null,
+  seg: UdegPrediction | null,
   cssW: number,
   cssH: number,
   dpr: number,

@@ -1,42 +1,11 @@
 // Elementwise ops: arithmetic with NumPy/ONNX broadcasting, unary maths, comparisons, Where,
-// Clip, Cast, and `detach`. Plain numbers are lifted to scalar constants of the other operand's
+// Clip, Cast, and `detach`. Their gradient rules are in grads/elementwise.ts. Plain numbers are lifted to scalar constants of the other operand's
 // dtype, because ONNX never converts dtypes implicitly.
 
 import { type DType, fmtShape, isFloat, type Tensor } from "../tensor.js";
-import { registerNonDifferentiable, registerVjp } from "../vjp.js";
-import { reduceSum } from "./reduce.js";
-import { reshape } from "./shape.js";
+import { broadcastShapes } from "./broadcast.js";
 
 export type Operand = Tensor | number;
-
-export function broadcastShapes(a: readonly number[], b: readonly number[], op: string): number[] {
-  const rank = Math.max(a.length, b.length);
-  const out: number[] = [];
-  for (let i = 0; i < rank; i++) {
-    const da = a[a.length - rank + i] ?? 1;
-    const db = b[b.length - rank + i] ?? 1;
-    if (da !== db && da !== 1 && db !== 1) {
-      throw new Error(`${op}: cannot broadcast shapes ${fmtShape(a)} and ${fmtShape(b)}`);
-    }
-    out.push(da === 1 ? db : da);
-  }
-  return out;
-}
-
-/**
- * Sum `g` down to `shape`: the adjoint of broadcasting. Sums the leading axes that broadcasting
- * added and the axes where `shape` has 1, then reshapes.
- */
-export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
-  if (g.shape.length === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
-  const lead = g.rank - shape.length;
-  const axes: number[] = [];
-  for (let i = 0; i < g.rank; i++) {
-    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
-  }
-  const summed = axes.length ? reduceSum(g, axes, true) : g;
-  return reshape(summed, shape);
-}
 
 function lift(x: Operand, like: Tensor): Tensor {
   return typeof x === "number" ? like.graph.scalar(x, like.dtype) : x;
@@ -138,95 +107,3 @@ export function detach(x: Tensor): Tensor {
 export function identity(x: Tensor): Tensor {
   return unary("Identity", x);
 }
-
-// ---- reverse-mode rules -------------------------------------------------------------------
-
-const inputOf = (node: { inputs: readonly (Tensor | null)[] }, i: number): Tensor => node.inputs[i]!;
-const y0 = (node: { outputs: readonly Tensor[] }): Tensor => node.outputs[0]!;
-
-registerVjp("Add", (n, [g]) => [unbroadcast(g!, inputOf(n, 0).shape), unbroadcast(g!, inputOf(n, 1).shape)]);
-registerVjp("Sub", (n, [g], needs) => [
-  unbroadcast(g!, inputOf(n, 0).shape),
-  needs[1] ? unbroadcast(neg(g!), inputOf(n, 1).shape) : null,
-]);
-registerVjp("Mul", (n, [g], needs) => {
-  const [a, b] = [inputOf(n, 0), inputOf(n, 1)];
-  return [
-    needs[0] ? unbroadcast(mul(g!, b), a.shape) : null,
-    needs[1] ? unbroadcast(mul(g!, a), b.shape) : null,
-  ];
-});
-registerVjp("Div", (n, [g], needs) => {
-  const [a, b] = [inputOf(n, 0), inputOf(n, 1)];
-  const ga = div(g!, b);
-  return [
-    needs[0] ? unbroadcast(ga, a.shape) : null,
-    needs[1] ? unbroadcast(neg(mul(ga, y0(n))), b.shape) : null,
-  ];
-});
-registerVjp("Pow", (n, [g], needs) => {
-  const [a, b] = [inputOf(n, 0), inputOf(n, 1)];
-  return [
-    needs[0] ? unbroadcast(mul(g!, mul(b, pow(a, sub(b, 1)))), a.shape) : null,
-    needs[1] ? unbroadcast(mul(g!, mul(y0(n), log(a))), b.shape) : null,
-  ];
-});
-// Ties go to the first operand, so the gradient is not split or doubled.
-registerVjp("Max", (n, [g]) => {
-  const [a, b] = [inputOf(n, 0), inputOf(n, 1)];
-  const firstWins = greaterOrEqual(a, b);
-  return [unbroadcast(where(firstWins, g!, 0), a.shape), unbroadcast(where(firstWins, 0, g!), b.shape)];
-});
-registerVjp("Min", (n, [g]) => {
-  const [a, b] = [inputOf(n, 0), inputOf(n, 1)];
-  const firstWins = lessOrEqual(a, b);
-  return [unbroadcast(where(firstWins, g!, 0), a.shape), unbroadcast(where(firstWins, 0, g!), b.shape)];
-});
-registerVjp("Neg", (_n, [g]) => [neg(g!)]);
-registerVjp("Abs", (n, [g]) => [mul(g!, sign(inputOf(n, 0)))]);
-registerVjp("Exp", (n, [g]) => [mul(g!, y0(n))]);
-registerVjp("Log", (n, [g]) => [div(g!, inputOf(n, 0))]);
-registerVjp("Sqrt", (n, [g]) => [div(mul(g!, 0.5), y0(n))]);
-registerVjp("Reciprocal", (n, [g]) => [neg(mul(g!, square(y0(n))))]);
-registerVjp("Erf", (n, [g]) => {
-  const x = inputOf(n, 0);
-  return [mul(g!, mul(exp(neg(square(x))), 2 / Math.sqrt(Math.PI)))];
-});
-registerVjp("Tanh", (n, [g]) => [mul(g!, sub(1, square(y0(n))))]);
-registerVjp("Sigmoid", (n, [g]) => [mul(g!, mul(y0(n), sub(1, y0(n))))]);
-registerVjp("Softplus", (n, [g]) => [mul(g!, sigmoid(inputOf(n, 0)))]);
-registerVjp("Relu", (n, [g]) => [where(greater(inputOf(n, 0), 0), g!, 0)]);
-registerVjp("Sin", (n, [g]) => [mul(g!, cos(inputOf(n, 0)))]);
-registerVjp("Cos", (n, [g]) => [neg(mul(g!, sin(inputOf(n, 0))))]);
-registerVjp("Where", (n, [g], needs) => {
-  const [c, a, b] = [inputOf(n, 0), inputOf(n, 1), inputOf(n, 2)];
-  return [
-    null,
-    needs[1] ? unbroadcast(where(c, g!, 0), a.shape) : null,
-    needs[2] ? unbroadcast(where(c, 0, g!), b.shape) : null,
-  ];
-});
-registerVjp("Clip", (n, [g]) => {
-  const [x, lo, hi] = [inputOf(n, 0), n.inputs[1], n.inputs[2]];
-  let inside: Tensor | null = null;
-  if (lo) inside = greaterOrEqual(x, lo);
-  if (hi) inside = inside ? and(inside, lessOrEqual(x, hi)) : lessOrEqual(x, hi);
-  return [inside ? where(inside, g!, 0) : g!, null, null];
-});
-registerVjp("Cast", (n, [g]) => {
-  const x = inputOf(n, 0);
-  return [isFloat(x.dtype) ? cast(g!, x.dtype) : null];
-});
-registerVjp("Identity", (_n, [g]) => [g]);
-registerNonDifferentiable(
-  "Equal",
-  "Greater",
-  "GreaterOrEqual",
-  "Less",
-  "LessOrEqual",
-  "And",
-  "Or",
-  "Not",
-  "Sign",
-  "Floor",
-);

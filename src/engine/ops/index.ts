@@ -1,4 +1,4 @@
-// Importing this module registers every op's VJP rule.
+// The ops: shape rules and ONNX emission. Their gradient rules are in ../grads/.
 export * from "./elementwise.js";
 export * from "./linalg.js";
 export * from "./nn.js";

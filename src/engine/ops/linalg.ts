@@ -1,10 +1,11 @@
 // Matrix products. `matmul` follows ONNX/NumPy MatMul for operands of rank >= 2 (batch axes
-// broadcast); `linear` is PyTorch's nn.Linear (weight stored [out, in]).
+// broadcast); `linear` is PyTorch's nn.Linear (weight stored [out, in]). The gradient rule is in
+// grads/linalg.ts.
 
 import { fmtShape, type Tensor } from "../tensor.js";
-import { registerVjp } from "../vjp.js";
-import { add, broadcastShapes, unbroadcast } from "./elementwise.js";
-import { reshape, transposeLast2 } from "./shape.js";
+import { broadcastShapes } from "./broadcast.js";
+import { add } from "./elementwise.js";
+import { transposeLast2 } from "./shape.js";
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.rank < 2 || b.rank < 2) throw new Error(`MatMul: operands need rank >= 2, got ${a} and ${b}`);
@@ -26,23 +27,3 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   const y = matmul(x, transposeLast2(weight));
   return bias ? add(y, bias) : y;
 }
-
-/**
- * dB for y = a @ b when b is a plain matrix and a is batched: one [K, B*M] x [B*M, N] product
- * instead of a batched product followed by a sum over the batch.
- */
-function weightGrad(a: Tensor, g: Tensor): Tensor {
-  const k = a.shape[a.rank - 1]!;
-  const n = g.shape[g.rank - 1]!;
-  return reshape(matmul(transposeLast2(reshape(a, [-1, k])), reshape(g, [-1, n])), [k, n]);
-}
-
-registerVjp("MatMul", (node, [g], needs) => {
-  const [a, b] = [node.inputs[0]!, node.inputs[1]!];
-  const da = needs[0] ? unbroadcast(matmul(g!, transposeLast2(b)), a.shape) : null;
-  let db: Tensor | null = null;
-  if (needs[1]) {
-    db = b.rank === 2 && a.rank > 2 ? weightGrad(a, g!) : unbroadcast(matmul(transposeLast2(a), g!), b.shape);
-  }
-  return [da, db];
-});

@@ -1,7 +1,9 @@
-// A small seeded PRNG (sfc32, seeded through splitmix32) so that shuffles and augmentations are
-// the same for the same seed on every machine and Node version (Math.random cannot be seeded).
-// Streams are derived by hashing keys (seed, epoch, sample index) rather than by drawing in
-// sequence, so a sample's augmentation does not depend on batch order or concurrency.
+// The seeded random numbers of udeg: the same seed gives the same numbers on every machine and
+// Node version (Math.random cannot be seeded). Rng (sfc32, seeded through splitmix32) drives data
+// order, augmentation, phantoms, clicks and splits; its streams are derived by hashing keys
+// (seed, epoch, sample index) rather than by drawing in sequence, so a sample's augmentation does
+// not depend on batch order or concurrency.
+import { HostTensor } from "./tensor.js";
 
 /** A 32-bit hash of numbers and strings (FNV-1a over the parts, then a murmur3 finaliser). */
 export function hashSeed(...parts: readonly (number | string)[]): number {
@@ -113,4 +115,30 @@ export class Rng {
     }
     return items;
   }
+}
+
+/**
+ * mulberry32: a uniform stream in [0, 1) from one 32-bit seed. Initial weights (udeg/init.ts) and
+ * the engine's tests use it; everything else draws from Rng below.
+ */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function randomTensor(
+  shape: readonly number[],
+  random: () => number,
+  range: readonly [number, number] = [-1, 1],
+) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  for (let i = 0; i < n; i++) data[i] = range[0] + (range[1] - range[0]) * random();
+  return new HostTensor("float32", shape, data);
 }

@@ -1,12 +1,13 @@
-// `udeg eval`: a trained run on a split of a dataset: overlap, surface distance and uncertainty
-// quality per image and on average, written as metrics.json, metrics.csv and metrics.md.
-import { join } from "node:path";
+// A trained run evaluated on a split of a dataset (`udeg eval`, the demo, the quality benchmark):
+// overlap, surface distance and uncertainty quality per image and on average, written as
+// metrics.json, metrics.csv and metrics.md.
 import { openDataset, type SplitPart } from "../data/index.js";
-import { SplitEvaluator, type Summary } from "../eval/metrics.js";
-import { writeMetrics } from "../eval/report-files.js";
-import { Progress } from "../train/progress.js";
-import { foregroundProbability } from "../udeg/outputs.js";
+import { Progress } from "../io/progress.js";
+import { foregroundProbability } from "../udeg/prediction.js";
 import { UdegPredictor } from "../udeg/predictor.js";
+import { evalDir } from "../udeg/run-folder.js";
+import { SplitEvaluator, type Summary } from "./metrics.js";
+import { writeMetrics } from "./report-files.js";
 
 export interface EvalOptions {
   model: string;
@@ -25,7 +26,7 @@ export interface EvalResult {
  * Evaluate foreground (all classes but background, merged) against the ground truth at each
  * image's original size, in millimetres where the data has a pixel spacing (NIfTI).
  */
-export async function evalCommand(
+export async function evaluateRun(
   o: EvalOptions,
   log: (line: string) => void = console.error,
 ): Promise<EvalResult> {
@@ -56,7 +57,7 @@ export async function evalCommand(
   }
   progress.finish();
   const summary = evaluator.summary();
-  const out = o.out ?? join(o.model, `eval-${part}`);
+  const out = o.out ?? evalDir(o.model, part);
   const files = await writeMetrics(out, summary);
   const m = summary.mean;
   const f = (v: number | null) => (v === null ? "n/a" : v.toFixed(4));

@@ -1,0 +1,162 @@
+// The folders udeg writes and reads: a run (`udeg train --out RUN`) and a base model
+// (`udeg pretrain`, assets/bases/NAME). This module owns their layout: every file's name, what
+// it holds, who writes it, and the readers every command uses. Nothing else spells a file name of
+// these folders, and the README's run-directory list is generated from RUN_FILES
+// (`npm run docs`; a test fails when the README is stale).
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseConfig, type UdegConfig } from "./config.js";
+
+export interface FolderEntry {
+  /** Path inside the folder. */
+  name: string;
+  /** What it holds, one line for the README. */
+  holds: string;
+}
+
+/** A run directory, as `udeg train` writes it. */
+export const RUN_FILES = {
+  config: {
+    name: "config.json",
+    holds: "the resolved run config (preset, model, loss, train; `--config` takes it back)",
+  },
+  samConfig: { name: "sam_config.json", holds: "the SAM architecture of the model at its input size" },
+  split: {
+    name: "split.json",
+    holds: "the train / val / test split used (the dataset's own, or the seeded one made for the run)",
+  },
+  log: {
+    name: "log.jsonl",
+    holds: "one JSON line per step (every loss term, lr, gradient norm) and per epoch (validation Dice)",
+  },
+  model: {
+    name: "model.safetensors",
+    holds: "the trained weights (LoRA and the UDEG-Net parts); metadata names the base and its fingerprint",
+  },
+  last: {
+    name: "checkpoints/last.safetensors",
+    holds: "weights + AdamW state: `--resume` continues a killed run with the same result as an unbroken one",
+  },
+  summary: {
+    name: "summary.json",
+    holds: "steps, epochs, best and last validation Dice and which split, seconds",
+  },
+} as const satisfies Record<string, FolderEntry>;
+
+/** What other commands add to a run directory later. */
+export const RUN_EXTRAS = {
+  web: {
+    name: "web/",
+    holds: "the browser export (`udeg serve --model RUN`), rewritten when the weights are newer",
+  },
+  eval: { name: "eval-SPLIT/", holds: "`udeg eval`'s metrics.json, metrics.csv and metrics.md" },
+} as const satisfies Record<string, FolderEntry>;
+
+/** A base model folder (`udeg pretrain`, assets/bases/NAME). */
+export const BASE_FILES = {
+  model: { name: "model.safetensors", holds: "SAM weights (original segment-anything key names)" },
+  samConfig: { name: "sam_config.json", holds: "the SAM architecture (the fixture config format)" },
+  manifest: {
+    name: "manifest.json",
+    holds: "how the base was made: command, data, steps, time, metrics, sha256",
+  },
+} as const satisfies Record<string, FolderEntry>;
+
+export type RunFile = keyof typeof RUN_FILES;
+export type BaseFile = keyof typeof BASE_FILES;
+
+/** The path of one file of a run directory. */
+export function runPath(run: string, file: RunFile): string {
+  return join(run, RUN_FILES[file].name);
+}
+
+/** The folder of `udeg eval`'s metrics for a split. */
+export function evalDir(run: string, split: string): string {
+  return join(run, `eval-${split}`);
+}
+
+/** The folder of the browser export. */
+export function webDir(run: string): string {
+  return join(run, "web");
+}
+
+export function basePath(base: string, file: BaseFile): string {
+  return join(base, BASE_FILES[file].name);
+}
+
+/** Whether `dir` holds a base model. */
+export function isBaseFolder(dir: string): boolean {
+  return existsSync(basePath(dir, "model")) && existsSync(basePath(dir, "samConfig"));
+}
+
+/** Whether `run` holds a finished run (its config and trained weights). */
+export function isFinishedRun(run: string): boolean {
+  return existsSync(runPath(run, "config")) && existsSync(runPath(run, "model"));
+}
+
+/** Whether `run` has been started (its config is written first). */
+export function isStartedRun(run: string): boolean {
+  return existsSync(runPath(run, "config"));
+}
+
+/** Throws, naming the missing file and how to make it, unless `run` is a finished run. */
+export function requireFinishedRun(run: string, hint = "train one with `udeg train`"): void {
+  for (const file of ["config", "model"] as const) {
+    const p = runPath(run, file);
+    if (!existsSync(p)) throw new Error(`${run} is not a finished udeg run: ${p} is missing (${hint})`);
+  }
+}
+
+export function readRunConfig(run: string): UdegConfig {
+  const path = runPath(run, "config");
+  return parseConfig(JSON.parse(readFileSync(path, "utf8")), path);
+}
+
+/** summary.json, as the trainer writes it at the end of a run. */
+export interface RunSummary {
+  steps: number;
+  epochs: number;
+  /** Best validation Dice (the kept model's). */
+  bestDice: number | null;
+  /** Dice of the last validation pass. */
+  lastDice: number | null;
+  diceSplit: "val" | "test";
+  lastLoss: number;
+  runDir: string;
+  seconds: number;
+}
+
+export function readRunSummary(run: string): RunSummary | null {
+  const path = runPath(run, "summary");
+  return existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as RunSummary) : null;
+}
+
+/** One line of log.jsonl. */
+export type LogRecord =
+  | ({ type: "step"; step: number; epoch: number; loss: number; lr: number; grad_norm?: number } & Record<
+      string,
+      number | string | undefined
+    >)
+  | {
+      type: "epoch";
+      epoch: number;
+      step: number;
+      loss: number;
+      val_dice: number | null;
+      val_part: "val" | "test";
+      best_dice: number | null;
+    };
+
+export function readRunLog(run: string): LogRecord[] {
+  const path = runPath(run, "log");
+  const text = readFileSync(path, "utf8").trim();
+  return text ? text.split("\n").map((l) => JSON.parse(l) as LogRecord) : [];
+}
+
+/** The README's list of a run directory's files, generated from RUN_FILES and RUN_EXTRAS. */
+export function runFolderMarkdown(): string {
+  const rows = [...Object.values(RUN_FILES), ...Object.values(RUN_EXTRAS)].map(
+    (e) => `  - \`${e.name}\`: ${e.holds}`,
+  );
+  return rows.join("\n");
+}

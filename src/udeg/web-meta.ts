@@ -1,0 +1,25 @@
+// meta.json of the split export (`exportWebModels`): the model's facts that a page or a server
+// needs before it loads the ONNX files. Types only, with no imports, so the page's bundle uses it
+// as the Node side does; `udeg serve` adds where the model came from (serve/meta.ts).
+
+/** The model's facts, whichever form its ONNX files take. */
+export interface WebModelFacts {
+  format: "udeg-web/1";
+  name: string;
+  /** The model's square input size S. */
+  modelSize: number;
+  pixelMean: number[];
+  pixelStd: number[];
+  /** Foreground classes (outputs have classes + 1 channels, background first). */
+  classes: number;
+  preset: string;
+  evidential: boolean;
+  edge: boolean;
+  /** The decoder's point slots (0 for a single graph). */
+  maxPoints: number;
+}
+
+/** meta.json as `exportWebModels` writes it: the facts and the encoder and decoder file names. */
+export interface WebModelMeta extends WebModelFacts {
+  files: { encoder: string; decoder: string };
+}
