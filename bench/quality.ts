@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { evaluateRun } from "../src/eval/evaluate-run.js";
 import { openDataset } from "../src/data/index.js";
 import { bundledBrainData, demoOverrides } from "../src/demo/demo.js";
-import { dice } from "../src/eval/metrics.js";
+import { dice } from "../src/eval/metrics/index.js";
 import { train } from "../src/train/trainer.js";
 import { type PresetName, resolveConfig } from "../src/udeg/config.js";
 import { exportWebModels } from "../src/udeg/export.js";

@@ -28,3 +28,19 @@ export function listSome(items: readonly string[], max = 5): string {
   const shown = items.slice(0, max).map((s) => JSON.stringify(s));
   return items.length > max ? `${shown.join(", ")} and ${items.length - max} more` : shown.join(", ");
 }
+
+/** An image, mask or volume that could not be read, as a DatasetError naming the sample. */
+export function unreadable(path: string, role: string, name: string, err: unknown): DatasetError {
+  if (err instanceof DatasetError) return err;
+  let msg = (err as Error).message ?? String(err);
+  if (msg.startsWith(`${path}: `)) msg = msg.slice(path.length + 2);
+  return new DatasetError(
+    path,
+    "unreadable",
+    `cannot read the ${role} of sample "${name}": ${msg.replace(/\.$/, "")}`,
+    "",
+    {
+      cause: err,
+    },
+  );
+}

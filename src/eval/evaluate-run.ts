@@ -6,7 +6,7 @@ import { Progress } from "../io/progress.js";
 import { foregroundProbability } from "../udeg/prediction.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 import { evalDir } from "../udeg/run-folder.js";
-import { SplitEvaluator, type Summary } from "./metrics.js";
+import { SplitEvaluator, type Summary } from "./metrics/index.js";
 import { writeMetrics } from "./report-files.js";
 
 export interface EvalOptions {

@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { type CaseResult, METRIC_NAMES, type MetricName, type Summary } from "./metrics.js";
+import { type CaseResult, METRIC_NAMES, type MetricName, type Summary } from "./metrics/index.js";
 
 export interface MetricsPaths {
   json: string;

@@ -13,7 +13,7 @@
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { writeFileAtomic } from "../io/atomic.js";
-import { dice } from "./metrics.js";
+import { dice } from "./metrics/index.js";
 import {
   colourBarSvg,
   eceOfBins,

@@ -9,7 +9,7 @@ import { dirname } from "node:path";
 import { type Batch, DataLoader, type Dataset, openDataset, writeSplit } from "../data/index.js";
 import { argmaxLabels } from "../data/preprocess.js";
 import { HostTensor, NonFiniteLossError, type Schedule, warmupCosine, warmupPoly } from "../engine/index.js";
-import { dice } from "../eval/metrics.js";
+import { dice } from "../eval/metrics/index.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
 import { Progress } from "../io/progress.js";

@@ -31,7 +31,7 @@ import {
   surfaceDistanceMetrics,
   surfaceMask,
   ueo,
-} from "../../src/eval/metrics.js";
+} from "../../src/eval/metrics/index.js";
 
 // ---------------------------------------------------------------------------------------------
 // helpers

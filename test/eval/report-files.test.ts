@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { type Shape2D, SplitEvaluator } from "../../src/eval/metrics.js";
+import { type Shape2D, SplitEvaluator } from "../../src/eval/metrics/index.js";
 import { metricsCsv, writeMetrics } from "../../src/eval/report-files.js";
 
 function rect(shape: Shape2D, y0: number, x0: number, y1: number, x1: number): Uint8Array {
