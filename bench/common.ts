@@ -7,8 +7,8 @@ import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import * as ort from "onnxruntime-node";
 import { writeJsonAtomic } from "../src/io/atomic.js";
-import type { WebModelMeta } from "../src/udeg/web-meta.js";
 import { InteractiveModel } from "../src/udeg/interactive.js";
+import type { WebModelMeta } from "../src/udeg/web-meta.js";
 
 export interface Timing {
   median: number;

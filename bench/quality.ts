@@ -6,9 +6,9 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { evaluateRun } from "../src/eval/evaluate-run.js";
 import { openDataset } from "../src/data/index.js";
 import { bundledBrainData, demoOverrides } from "../src/demo/demo.js";
+import { evaluateRun } from "../src/eval/evaluate-run.js";
 import { dice } from "../src/eval/metrics/index.js";
 import { train } from "../src/train/trainer.js";
 import { type PresetName, resolveConfig } from "../src/udeg/config.js";

@@ -12,10 +12,10 @@ import { type CompiledFunction, HostTensor, type RuntimeOptions, rng } from "../
 import { writeSafetensors } from "../src/io/index.js";
 import { configToJson } from "../src/sam/config.js";
 import { buildTrainGraph, lossWeightInput, type TrainFeeds, type TrainGraph } from "../src/train/graph.js";
-import { edgeResolution } from "../src/udeg/model.js";
 import { edgeTargets, oneHot } from "../src/train/trainer.js";
 import { lossConfigOf, resolveConfig } from "../src/udeg/config.js";
 import { scheduledWeights } from "../src/udeg/losses.js";
+import { edgeResolution } from "../src/udeg/model.js";
 import { resolveModel } from "../src/udeg/setup.js";
 import {
   flag,
@@ -174,7 +174,8 @@ export async function benchTrain(args: string[]): Promise<void> {
   const edgeY = edgeTargets(labels, BATCH, s, edgeSize, config.model.edge.width);
   if (!graph.hasEdge) throw new Error("train bench: the udeg preset must have the edge head");
   const feeds: TrainFeeds = { image, seg_target: segY, edge_target: edgeY };
-  for (const [name, value] of Object.entries(w)) feeds[lossWeightInput(name as keyof typeof w)] = scalar(value);
+  for (const [name, value] of Object.entries(w))
+    feeds[lossWeightInput(name as keyof typeof w)] = scalar(value);
 
   // The peer starts from exactly our initial weights and batch.
   const dir = mkdtempSync(join(tmpdir(), "udeg-bench-train-"));

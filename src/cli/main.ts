@@ -1,13 +1,15 @@
 // The `udeg` command line. Thin by design: parse, validate, call the library, print.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Command } from "commander";
+import { packageRoot } from "../io/package-files.js";
 import { addDemoCommands } from "./demo.js";
 import { addSamCommands } from "./sam-predict.js";
 import { addServeCommand } from "./serve.js";
 import { addUdegCommands } from "./udeg-commands.js";
 
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as {
     version: string;
   };
   return pkg.version;

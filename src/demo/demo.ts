@@ -5,12 +5,12 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
-import { packageAsset } from "../assets.js";
 import { openDataset } from "../data/dataset.js";
 import { writePhantomDataset } from "../data/phantoms/index.js";
 import { evaluateRun } from "../eval/evaluate-run.js";
 import type { DemoReport, ReportDomain, ReportExample, ReportRun } from "../eval/report.js";
 import { writeReport } from "../eval/report.js";
+import { packageAsset } from "../io/package-files.js";
 import { train } from "../train/trainer.js";
 import { ConfigError, type PresetName, resolveConfig } from "../udeg/config.js";
 import { UdegPredictor } from "../udeg/predictor.js";

@@ -1,12 +1,13 @@
 // `udeg serve`'s HTTP server (node:http): the built page (dist/web), onnxruntime-web's wasm files
 // (from node_modules), /model/meta.json and the model files it names. Everything else is 404.
 // Cross-origin isolation headers on every response, so onnxruntime-web may use wasm threads.
+
 import { createReadStream, existsSync, realpathSync, statSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { dirname, extname, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { packageRoot } from "../io/package-files.js";
 import type { ServedModel } from "./model-files.js";
 
 export const MIME_TYPES: Readonly<Record<string, string>> = {
@@ -37,14 +38,6 @@ export function mimeType(path: string): string {
 }
 
 /** The package root: this module runs from src/serve (tsx) or dist/src/serve (built). */
-export function packageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const root of [resolve(here, "..", ".."), resolve(here, "..", "..", "..")]) {
-    if (existsSync(join(root, "package.json")) && existsSync(join(root, "bin", "udeg.js"))) return root;
-  }
-  return resolve(here, "..", "..");
-}
-
 /** dist/web, the page `npm run build` writes; a clear error when it is missing. */
 export function defaultWebRoot(): string {
   const root = join(packageRoot(), "dist", "web");

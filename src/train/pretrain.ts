@@ -67,7 +67,7 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
       name: "tiny",
       command: `udeg pretrain --seed ${o.seed} --count ${o.count} --epochs ${o.epochs}`,
       seed: o.seed,
-      data: `phantoms: ${o.count} shapes + ${o.count} endoscopy-like polyps, 128 px, difficulty 0.3 (src/data/phantoms.ts)`,
+      data: `phantoms: ${o.count} shapes + ${o.count} endoscopy-like polyps, 128 px, difficulty 0.3 (src/data/phantoms)`,
       steps: summary.steps,
       metrics: { val_dice: summary.bestDice, last_loss: summary.lastLoss },
       createdAt: new Date().toISOString(),

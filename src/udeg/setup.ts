@@ -2,9 +2,9 @@
 // checkpoint with LoRA, a bundled base, or nothing: from scratch), and which weights train.
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync, statSync } from "node:fs";
-import { packageAsset } from "../assets.js";
 import { HostTensor } from "../engine/index.js";
 import { readSafetensors, toFloat32 } from "../io/index.js";
+import { packageAsset } from "../io/package-files.js";
 import { loadConfigFile, SAM_PRESETS, type SamConfig, type SamPreset } from "../sam/config.js";
 import { loadSam } from "../sam/model.js";
 import type { UdegConfig } from "./config.js";
@@ -28,7 +28,7 @@ export interface ResolvedModel {
   base: BaseInfo;
 }
 
-/** A base's folder: a path to one (model.safetensors + config.json), or a bundled name (assets/bases/NAME). */
+/** A base's folder: a path to one (BASE_FILES of run-folder.ts), or a bundled name (assets/bases/NAME). */
 export function bundledBaseDir(name: string): string {
   if (isBaseFolder(name)) return name;
   const dir = packageAsset(["bases", name], BASE_FILES.model.name);

@@ -7,6 +7,7 @@ import { DEFAULT_DEMO, runDemo } from "../../src/demo/demo.js";
 import { pretrain } from "../../src/train/pretrain.js";
 import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
+import { BASE_FILES, type BaseFile, basePath } from "../../src/udeg/run-folder.js";
 import { sliceDataset } from "../train/helpers.js";
 
 test("udeg demo (shortened) trains on both domains and writes a self-contained report", async () => {
@@ -58,8 +59,7 @@ test("udeg pretrain writes a base (weights, config, manifest) that --base can ad
     progress: false,
     log: () => {},
   });
-  for (const f of ["model.safetensors", "config.json", "manifest.json"])
-    assert.ok(existsSync(join(dir, f)), f);
+  for (const f of Object.keys(BASE_FILES) as BaseFile[]) assert.ok(existsSync(basePath(dir, f)), f);
   assert.match(manifest.command, /udeg pretrain --seed 3 --count 12 --epochs 1/);
   assert.equal(manifest.sha256.length, 64);
   const data = sliceDataset({ train: ["slice_020", "slice_030"] });

@@ -2,10 +2,11 @@
 // volume, one per frame of a DICOM file), each as the model's 0..255 planes. The mapping to
 // 0..255 is `udeg predict`'s (src/cli/predict.ts): 8-bit files as stored (PIL-exact resize
 // later), 16-bit PNGs * 255 / 65535, NIfTI slices through the volume's 0.5 / 99.5 percentile window.
-import type { PlanarImage } from "../../src/io/planar-image.js";
+
 import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
 import { decodeDicomAsync, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../../src/io/dicom.js";
 import { getSlice, isGzip, parseNiftiUncompressed, sliceCount } from "../../src/io/nifti-format.js";
+import type { PlanarImage } from "../../src/io/planar-image.js";
 import { decodePng16, gunzip, inflateRaw, pngHeader } from "./png.js";
 
 export interface OpenedFile {

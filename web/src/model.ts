@@ -68,7 +68,7 @@ async function webgpuAdapter(): Promise<boolean> {
 
 export class ViewerModel {
   /** The split export, through the library's InteractiveModel (the same code Node tests run). */
-  readonly interactive: InteractiveModel | null;
+  private readonly split: InteractiveModel | null;
 
   private constructor(
     private readonly ort: Ort,
@@ -78,10 +78,15 @@ export class ViewerModel {
     readonly backendNote: string,
     private readonly sessions: Record<string, OrtWeb.InferenceSession>,
   ) {
-    this.interactive =
+    this.split =
       sessions.encoder && sessions.decoder
         ? new InteractiveModel(this.ort, sessions.encoder, sessions.decoder, meta)
         : null;
+  }
+
+  /** Split export: the encoder runs once per image, the decoder per set of clicks. */
+  get interactive(): boolean {
+    return this.split !== null;
   }
 
   /** Threads onnxruntime-web's wasm backend uses. */
@@ -125,14 +130,14 @@ export class ViewerModel {
 
   /** The encoder, once per image (split export). */
   encode(image: PlanarImage): Promise<EncodedImage> {
-    if (!this.interactive) throw new Error("this model is a single graph: no separate encoder");
-    return this.interactive.encode(image);
+    if (!this.split) throw new Error("this model is a single graph: no separate encoder");
+    return this.split.encode(image);
   }
 
   /** The decoder with the latest meta.maxPoints clicks (split export). */
   decode(encoded: EncodedImage, clicks: readonly Click[]): Promise<InteractiveResult> {
-    if (!this.interactive) throw new Error("this model is a single graph: no separate decoder");
-    return this.interactive.decode(encoded, clicks.slice(-this.meta.maxPoints));
+    if (!this.split) throw new Error("this model is a single graph: no separate decoder");
+    return this.split.decode(encoded, clicks.slice(-this.meta.maxPoints));
   }
 
   /** The single-graph export: everything in one run, as UdegPredictor.predict. */
