@@ -2,9 +2,9 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { DEFAULT_DEMO, runDemo } from "../demo/demo.js";
-import { DEFAULT_PRETRAIN, pretrain } from "../train/pretrain.js";
+import { DEFAULT_PRETRAIN, type PretrainOptions, pretrain } from "../train/pretrain.js";
 import type { PresetName } from "../udeg/config.js";
-import { integer, positiveInt } from "./parse.js";
+import { integer, nonNegativeNumber, positiveInt } from "./parse.js";
 
 export function addDemoCommands(program: Command): void {
   program
@@ -50,9 +50,19 @@ export function addDemoCommands(program: Command): void {
     .option("--out <dir>", "where the base goes", DEFAULT_PRETRAIN.out)
     .option("--seed <n>", "seed of the phantoms and the training", integer("--seed"), DEFAULT_PRETRAIN.seed)
     .option("--count <n>", "phantoms per kind", positiveInt("--count"), DEFAULT_PRETRAIN.count)
-    .option("--epochs <n>", "epochs", positiveInt("--epochs"), DEFAULT_PRETRAIN.epochs)
+    .option("--epochs <n>", "at most this many epochs", positiveInt("--epochs"), DEFAULT_PRETRAIN.epochs)
+    .option(
+      "--patience <n>",
+      "stop after this many epochs without a better val Dice",
+      positiveInt("--patience"),
+      DEFAULT_PRETRAIN.patience,
+    )
+    .option("--minutes <n>", "time budget in minutes (0: none)", nonNegativeNumber("--minutes"), DEFAULT_PRETRAIN.minutes)
+    .option("--patch-size <n>", "ViT patch size", positiveInt("--patch-size"), DEFAULT_PRETRAIN.patchSize)
+    .option("--width <n>", "ViT width (embedding dimension)", positiveInt("--width"), DEFAULT_PRETRAIN.width)
+    .option("--depth <n>", "ViT blocks", positiveInt("--depth"), DEFAULT_PRETRAIN.depth)
     .option("--no-progress", "no progress bar")
-    .action(async (f: { out: string; seed: number; count: number; epochs: number; progress: boolean }) => {
+    .action(async (f: Omit<PretrainOptions, "log">) => {
       await pretrain({ ...f, log: (line) => console.error(line) });
     });
 }

@@ -24,3 +24,12 @@ export function integer(flag: string): (v: string) => number {
     return n;
   };
 }
+
+export function nonNegativeNumber(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0 || v.trim() === "")
+      throw new Error(`${flag} must be a number >= 0, got "${v}"`);
+    return n;
+  };
+}

@@ -87,7 +87,7 @@ export interface Dataset {
   /** Group names per part. */
   readonly split: Split;
   /** Where the split came from; "generated" splits should be saved with the run (writeSplit). */
-  readonly splitSource: "split.json" | "layout" | "generated";
+  readonly splitSource: SplitSource;
   /** Things worth telling the user that did not stop opening (orphan masks, skipped files). */
   readonly warnings: readonly string[];
   /** The samples of one part of the split. */
@@ -96,7 +96,11 @@ export interface Dataset {
   load(sample: SampleRef | string): Promise<LoadedSample>;
   /** One paragraph for logs: layout, counts, split, mask convention. */
   describe(): string;
+  /** The same dataset with another split (a run's, with its held-out validation part). */
+  withSplit(split: Split, source: SplitSource): Dataset;
 }
+
+export type SplitSource = "split.json" | "layout" | "generated" | "run";
 
 class ImageDataset implements Dataset {
   readonly groups: readonly string[];
@@ -109,7 +113,7 @@ class ImageDataset implements Dataset {
     readonly samples: readonly SampleRef[],
     readonly masks: DetectedConvention,
     readonly split: Split,
-    readonly splitSource: "split.json" | "layout" | "generated",
+    readonly splitSource: SplitSource,
     readonly warnings: readonly string[],
     private readonly opts: OpenDatasetOptions,
     private readonly cache: VolumeCache,
@@ -120,6 +124,20 @@ class ImageDataset implements Dataset {
 
   get numClasses(): number {
     return this.masks.numClasses;
+  }
+
+  withSplit(split: Split, source: SplitSource): Dataset {
+    return new ImageDataset(
+      this.root,
+      this.layout,
+      this.samples,
+      this.masks,
+      split,
+      source,
+      this.warnings,
+      this.opts,
+      this.cache,
+    );
   }
 
   part(part: SplitPart): SampleRef[] {
@@ -270,7 +288,7 @@ export async function openDataset(dir: string, options: OpenDatasetOptions = {})
   const masks = await detectMasks(scan, options, cache);
   const groups = [...new Set(scan.samples.map((s) => s.group))].sort(byName);
   let split: Split;
-  let source: "split.json" | "layout" | "generated";
+  let source: SplitSource;
   const splitFile = [join(scan.root, "split.json"), join(dir, "split.json")].find((p) => existsSync(p));
   if (splitFile && !options.ignoreSplitFile) {
     split = readSplit(splitFile, groups);

@@ -146,6 +146,24 @@ export function makeSplit(
   };
 }
 
+/**
+ * A split with a validation part: `split` itself when it has one, else a seeded `fraction` of
+ * its training groups (at least one, when there are two or more) moved to val. Training chooses
+ * its best epoch on val, never on test.
+ */
+export function withValidation(split: Split, seed = 0, fraction = 0.1): Split {
+  if (split.val.length > 0 || split.train.length < 2) return split;
+  const order = [...split.train].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  new Rng(seed, "validation").shuffle(order);
+  const n = Math.min(order.length - 1, Math.max(1, Math.round(order.length * fraction)));
+  const val = new Set(order.slice(0, n));
+  return {
+    train: split.train.filter((g) => !val.has(g)),
+    val: split.train.filter((g) => val.has(g)),
+    test: split.test,
+  };
+}
+
 /** Writes a split as split.json (e.g. into the run directory). */
 export function writeSplit(path: string, split: Split): void {
   writeFileSync(

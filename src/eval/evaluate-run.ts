@@ -1,11 +1,14 @@
 // A trained run evaluated on a split of a dataset (`udeg eval`, the demo, the quality benchmark):
-// overlap, surface distance and uncertainty quality per image and on average, written as
-// metrics.json, metrics.csv and metrics.md.
-import { openDataset, type SplitPart } from "../data/index.js";
+// overlap, surface distance, boundary F-score and uncertainty quality per image and on average,
+// written as metrics.json, metrics.csv and metrics.md. `evaluateSplit` scores any predictor the
+// same way (the benchmark's U-Net peer goes through it too).
+import { existsSync } from "node:fs";
+import { type Dataset, openDataset, readSplit, type SplitPart } from "../data/index.js";
+import type { PlanarImage } from "../io/planar-image.js";
 import { Progress } from "../io/progress.js";
-import { foregroundProbability } from "../udeg/prediction.js";
+import { foregroundProbability, type UdegPrediction } from "../udeg/prediction.js";
 import { UdegPredictor } from "../udeg/predictor.js";
-import { evalDir } from "../udeg/run-folder.js";
+import { evalDir, runPath } from "../udeg/run-folder.js";
 import { SplitEvaluator, type Summary } from "./metrics/index.js";
 import { writeMetrics } from "./report-files.js";
 
@@ -23,44 +26,65 @@ export interface EvalResult {
 }
 
 /**
- * Evaluate foreground (all classes but background, merged) against the ground truth at each
- * image's original size, in millimetres where the data has a pixel spacing (NIfTI).
+ * Scores `predict` on one part of `ds`: foreground (all classes but background, merged) against
+ * the ground truth at each image's original size, in millimetres where the data has a pixel
+ * spacing (NIfTI).
  */
+export async function evaluateSplit(
+  ds: Dataset,
+  part: SplitPart,
+  predict: (image: PlanarImage, index: number) => Promise<UdegPrediction>,
+  options: { quiet?: boolean } = {},
+): Promise<Summary> {
+  const samples = ds.part(part);
+  if (samples.length === 0) throw new Error(`${ds.root}: the ${part} split is empty (${ds.describe()})`);
+  const evaluator = new SplitEvaluator();
+  const progress = new Progress({ total: samples.length, label: `eval ${part}`, silent: options.quiet });
+  for (const [i, ref] of samples.entries()) {
+    const sample = await ds.load(ref);
+    const p = await predict(sample.image, i);
+    evaluator.add({
+      id: sample.name,
+      shape: [p.height, p.width],
+      pred: p.labels.map((v) => (v > 0 ? 1 : 0)),
+      gt: sample.mask.data.map((v) => (v > 0 ? 1 : 0)),
+      prob: foregroundProbability(p),
+      uncertainty: p.uncertainty,
+      spacing: sample.spacing,
+    });
+    progress.update(i + 1);
+  }
+  progress.finish();
+  return evaluator.summary();
+}
+
+/**
+ * The dataset with the split the run trained on (its split.json, which holds the validation
+ * part held out of train) when the dataset is the one it trained on; else the dataset's own.
+ */
+export async function datasetOfRun(run: string, data: string, seed: number): Promise<Dataset> {
+  const ds = await openDataset(data, { seed });
+  const path = runPath(run, "split");
+  if (!existsSync(path)) return ds;
+  try {
+    return ds.withSplit(readSplit(path, ds.groups), "run");
+  } catch {
+    return ds; // another dataset than the run's: its names are not this one's samples
+  }
+}
+
 export async function evaluateRun(
   o: EvalOptions,
   log: (line: string) => void = console.error,
 ): Promise<EvalResult> {
   const predictor = await UdegPredictor.load(o.model);
-  // The same seed as training, so a generated split is the one the run trained on.
-  const ds = await openDataset(o.data, { seed: predictor.config.train.seed });
+  const ds = await datasetOfRun(o.model, o.data, predictor.config.train.seed);
   const part = o.split ?? "test";
-  const samples = ds.part(part);
-  if (samples.length === 0) throw new Error(`${o.data}: the ${part} split is empty (${ds.describe()})`);
-  const evaluator = new SplitEvaluator();
-  const progress = new Progress({ total: samples.length, label: `eval ${part}`, silent: o.quiet });
-  let i = 0;
-  for (const ref of samples) {
-    const sample = await ds.load(ref);
-    const p = await predictor.predict(sample.image);
-    const pred = p.labels.map((v) => (v > 0 ? 1 : 0));
-    const gt = sample.mask.data.map((v) => (v > 0 ? 1 : 0));
-    evaluator.add({
-      id: sample.name,
-      shape: [p.height, p.width],
-      pred,
-      gt,
-      prob: foregroundProbability(p),
-      uncertainty: p.uncertainty,
-      spacing: sample.spacing,
-    });
-    progress.update(++i);
-  }
-  progress.finish();
-  const summary = evaluator.summary();
+  const summary = await evaluateSplit(ds, part, (image) => predictor.predict(image), { quiet: o.quiet });
   const out = o.out ?? evalDir(o.model, part);
   const files = await writeMetrics(out, summary);
   const m = summary.mean;
-  const f = (v: number | null) => (v === null ? "n/a" : v.toFixed(4));
+  const f = (v: number | null | undefined) => (v === null || v === undefined ? "n/a" : v.toFixed(4));
   log(
     `${part} (${summary.n_images} images): Dice ${f(m.dice)}  IoU ${f(m.iou)}  HD95 ${f(m.hd95)}  ASSD ${f(m.assd)}  ` +
       `ECE ${f(m.ece)}  AUROC(u) ${f(m.auroc_u)}  UEO ${f(m.ueo)}`,

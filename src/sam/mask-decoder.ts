@@ -79,6 +79,14 @@ export interface MaskDecoderOutputs {
   iou: Tensor;
 }
 
+/** predict_masks' two factors of the mask logits, masks = hyperIn x upscaled, for other heads. */
+export interface MaskFactors {
+  /** The upscaled image embedding, channels first [B, C/8, 4h, 4w]. */
+  upscaled: Tensor;
+  /** One hypernetwork output per mask token [B, K, C/8]. */
+  hyperIn: Tensor;
+}
+
 /** torch.repeat_interleave(x, n, dim=0). */
 export function repeatInterleave0(x: Tensor, n: number): Tensor {
   if (n === 1) return x;
@@ -101,7 +109,7 @@ export function predictMasks(
   p: ParamScope,
   cfg: SamConfig,
   inputs: Omit<MaskDecoderInputs, "multimask">,
-): MaskDecoderOutputs {
+): MaskDecoderOutputs & MaskFactors {
   const { imageEmbeddings, imagePe, sparse, dense } = inputs;
   const c = cfg.promptEmbedDim;
   const s = embeddingSize(cfg);
@@ -185,7 +193,8 @@ export function predictMasks(
     nMask,
     cfg.iouHeadDepth,
   );
-  return { masks, iou };
+  const upscaled = transpose(reshape(up, [up.shape[0]!, side, side, c8]), [0, 3, 1, 2]);
+  return { masks, iou, upscaled, hyperIn };
 }
 
 /** MaskDecoder.forward: predict_masks, then the multimask selection (1: or 0:1). */

@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { readSafetensors, writeSafetensors } from "../io/index.js";
 import { configToJson, type SamConfig } from "../sam/config.js";
+import { isLoraKey } from "../sam/lora.js";
 import { basePath, runPath } from "../udeg/run-folder.js";
 
 export interface BaseManifest {
@@ -20,11 +21,13 @@ export interface BaseManifest {
   createdAt: string;
 }
 
-const SAM_KEY = /^(image_encoder|prompt_encoder|mask_decoder)\./;
+/** SAM's weights and UDEG-Net's own parts (edge prompt generator, fine path); never LoRA. */
+const BASE_KEY = /^(image_encoder|prompt_encoder|mask_decoder|udeg)\./;
 
 /**
- * Turn a finished from-scratch run into a base: its SAM weights (the UDEG-Net parts and the
- * optimiser state are left out), the SAM architecture, and a manifest saying how it was made.
+ * Turn a finished from-scratch run into a base: its weights (SAM's and UDEG-Net's parts; not the
+ * optimiser state), the SAM architecture, and a manifest saying how it was made. Runs that adapt
+ * the base start their edge prompt generator and fine path from it where the shapes match.
  */
 export function exportBase(
   runDir: string,
@@ -37,7 +40,7 @@ export function exportBase(
   const tokens = model.tensors.get("mask_decoder.mask_tokens.weight")?.shape[0];
   if (tokens) cfg.numMultimaskOutputs = tokens - 1;
   mkdirSync(outDir, { recursive: true });
-  const tensors = Object.fromEntries([...model.tensors].filter(([k]) => SAM_KEY.test(k)));
+  const tensors = Object.fromEntries([...model.tensors].filter(([k]) => BASE_KEY.test(k) && !isLoraKey(k)));
   const modelPath = basePath(outDir, "model");
   writeSafetensors(modelPath, tensors, { format: "udeg-base", name: manifest.name });
   const sha256 = createHash("sha256").update(readFileSync(modelPath)).digest("hex");

@@ -58,11 +58,11 @@ export async function buildTrainGraph(o: TrainGraphOptions): Promise<TrainGraph>
   const inputs: Tensor[] = [image, segY, ...LOSS_WEIGHT_NAMES.map((name) => w[name])];
   if (points) inputs.push(points.coords, points.labels);
   let edge: Parameters<typeof udegLoss>[4];
-  if (out.edge && out.segUncertaintyLow) {
+  if (out.edge && out.segUncertainty) {
     const edgeSize = edgeResolution(o.model);
     const edgeY = g.input("edge_target", [o.batch, 2, edgeSize, edgeSize]);
     inputs.push(edgeY);
-    edge = { head: out.edge, target: edgeY, segUncertainty: out.segUncertaintyLow };
+    edge = { head: out.edge, target: edgeY, segUncertainty: out.segUncertainty };
   }
   const { total, terms } = udegLoss(o.loss, w, out.seg, segY, edge);
   const params = store.trainable;

@@ -1,10 +1,13 @@
 // `udeg pretrain`: the small base model that `--base tiny` and the demo adapt. A SAM-architecture
-// network (the from-scratch config) trained in full on phantoms: generic shapes and
-// endoscopy-like polyps. Ultrasound-like phantoms are held out: the demo adapts to them.
+// network (the from-scratch config) trained in full, with UDEG-Net's edge prompt generator and
+// fine path, on phantoms: generic shapes, endoscopy-like polyps, and small and thin structures,
+// each at a spread of difficulties. Ultrasound-like phantoms are held out: the demo adapts to them.
+// It trains until the validation Dice stops improving (patience) or the time budget is spent,
+// and keeps the best epoch.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { writePhantomDataset } from "../data/phantoms/index.js";
+import { type PhantomKind, writePhantomDataset } from "../data/phantoms/index.js";
 import { resolveConfig } from "../udeg/config.js";
 import { type BaseManifest, exportBase } from "./base.js";
 import { train } from "./trainer.js";
@@ -15,15 +18,32 @@ export interface PretrainOptions {
   /** Phantoms per kind. */
   count: number;
   epochs: number;
+  /** Stop after this many epochs without a better val Dice. */
+  patience: number;
+  /** Stop after this many minutes (the best epoch is kept); 0: no limit. */
+  minutes: number;
+  /** The ViT: patch size, width (embedding dimension) and depth. */
+  patchSize: number;
+  width: number;
+  depth: number;
   log: (line: string) => void;
   progress: boolean;
 }
 
+export const PRETRAIN_KINDS: readonly PhantomKind[] = ["shapes", "endoscopy", "small-structures"];
+/** Each phantom's difficulty is drawn from this range: easy ones teach shapes, hard ones robustness. */
+export const PRETRAIN_DIFFICULTY: readonly [number, number] = [0.1, 0.7];
+
 export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
   out: join("assets", "bases", "tiny"),
   seed: 1,
-  count: 400,
-  epochs: 15,
+  count: 1000,
+  epochs: 40,
+  patience: 6,
+  minutes: 0,
+  patchSize: 8,
+  width: 96,
+  depth: 4,
   progress: true,
 };
 
@@ -31,48 +51,76 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
  * One dataset folder holding several phantom kinds: each kind's files go into the same
  * images/ and masks/ (their names start with the kind), and the splits are merged.
  */
-function phantomMix(
-  dir: string,
-  kinds: readonly ("shapes" | "endoscopy")[],
-  count: number,
-  seed: number,
-): void {
+function phantomMix(dir: string, kinds: readonly PhantomKind[], count: number, seed: number): void {
   const merged = { train: [] as string[], val: [] as string[], test: [] as string[] };
   kinds.forEach((kind, i) => {
-    // Moderate difficulty: the base should learn shapes and edges, not fight the noise.
-    writePhantomDataset(dir, kind, { count, size: 128, seed: seed * 100 + i, difficulty: 0.3 });
+    writePhantomDataset(dir, kind, { count, size: 128, seed: seed * 100 + i, difficulty: PRETRAIN_DIFFICULTY });
     const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8")) as typeof merged;
     for (const part of ["train", "val", "test"] as const) merged[part].push(...split[part]);
   });
   writeFileSync(join(dir, "split.json"), JSON.stringify(merged));
 }
 
+/** The command line that reproduces a pretraining. */
+export function pretrainCommand(o: Omit<PretrainOptions, "log" | "progress" | "out">): string {
+  return (
+    `udeg pretrain --seed ${o.seed} --count ${o.count} --epochs ${o.epochs} --patience ${o.patience}` +
+    ` --minutes ${o.minutes} --patch-size ${o.patchSize} --width ${o.width} --depth ${o.depth}`
+  );
+}
+
 export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
+  const t0 = performance.now();
   const work = mkdtempSync(join(tmpdir(), "udeg-pretrain-"));
   try {
     const data = join(work, "data");
-    o.log(`generating ${o.count} shape and ${o.count} endoscopy phantoms ...`);
-    phantomMix(data, ["shapes", "endoscopy"], o.count, o.seed);
+    o.log(`generating ${o.count} phantoms each of ${PRETRAIN_KINDS.join(", ")} ...`);
+    phantomMix(data, PRETRAIN_KINDS, o.count, o.seed);
+    const heads = Math.max(1, Math.round(o.width / 24));
     const config = resolveConfig({
       overrides: {
-        preset: "samed",
-        model: { imageSize: 128 },
-        train: { epochs: o.epochs, lr: 5e-3, seed: o.seed },
+        preset: "udeg",
+        model: {
+          imageSize: 128,
+          scratch: {
+            patchSize: o.patchSize,
+            encoderEmbedDim: o.width,
+            encoderDepth: o.depth,
+            encoderNumHeads: heads,
+            encoderGlobalAttnIndexes: [Math.floor(o.depth / 2) - 1, o.depth - 1],
+          },
+        },
+        train: {
+          epochs: o.epochs,
+          lr: 2e-3,
+          seed: o.seed,
+          patience: o.patience,
+          maxMinutes: o.minutes > 0 ? o.minutes : null,
+          clicks: { probability: 0.25 },
+        },
       },
     });
     const run = join(work, "run");
-    o.log(`training the base from scratch for ${o.epochs} epochs ...`);
+    o.log(`training the base from scratch for up to ${o.epochs} epochs ...`);
     const summary = await train({ data, out: run, config, progress: o.progress, log: o.log });
+    const minutes = (performance.now() - t0) / 60000;
     const manifest = exportBase(run, o.out, {
       name: "tiny",
-      command: `udeg pretrain --seed ${o.seed} --count ${o.count} --epochs ${o.epochs}`,
+      command: pretrainCommand(o),
       seed: o.seed,
-      data: `phantoms: ${o.count} shapes + ${o.count} endoscopy-like polyps, 128 px, difficulty 0.3 (src/data/phantoms)`,
+      data:
+        `phantoms: ${o.count} each of ${PRETRAIN_KINDS.join(", ")}, 128 px, difficulty ` +
+        `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms), split 70/10/20`,
       steps: summary.steps,
-      metrics: { val_dice: summary.bestDice, last_loss: summary.lastLoss },
+      metrics: {
+        val_dice: summary.bestDice,
+        last_loss: summary.lastLoss,
+        epochs: summary.epochs,
+        minutes: Math.round(minutes * 10) / 10,
+      },
       createdAt: new Date().toISOString(),
     });
-    o.log(`base written to ${o.out} (val Dice ${summary.bestDice?.toFixed(4) ?? "n/a"})`);
+    o.log(`base written to ${o.out} (val Dice ${summary.bestDice?.toFixed(4) ?? "n/a"}, ${minutes.toFixed(0)} min)`);
     return manifest;
   } finally {
     rmSync(work, { recursive: true, force: true });

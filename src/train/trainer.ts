@@ -6,7 +6,15 @@
 // and the step, so continuing from step N replays exactly what the unbroken run did after N.
 import { appendFileSync, existsSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { type Batch, DataLoader, type Dataset, openDataset, writeSplit } from "../data/index.js";
+import {
+  type Batch,
+  DataLoader,
+  type Dataset,
+  openDataset,
+  readSplit,
+  withValidation,
+  writeSplit,
+} from "../data/index.js";
 import { argmaxLabels } from "../data/preprocess.js";
 import { HostTensor, NonFiniteLossError, type Schedule, warmupCosine, warmupPoly } from "../engine/index.js";
 import { dice } from "../eval/metrics/index.js";
@@ -128,6 +136,30 @@ export async function validationDice(
   return n ? sum / n : null;
 }
 
+/**
+ * The dataset as the run trains on it: the dataset's split with a validation part (held out of
+ * train, seeded, when the split has none), or, when resuming, the split the run wrote.
+ */
+async function trainingDataset(
+  data: string,
+  run: string,
+  config: UdegConfig,
+  resume: boolean,
+  log: (line: string) => void,
+): Promise<Dataset> {
+  const opened = await openDataset(data, { seed: config.train.seed });
+  log(opened.describe());
+  if (resume && existsSync(runPath(run, "split")))
+    return opened.withSplit(readSplit(runPath(run, "split"), opened.groups), "run");
+  const split = withValidation(opened.split, config.train.seed, config.train.valFraction);
+  if (split === opened.split) return opened;
+  log(
+    `the split has no val part: ${split.val.length} of ${opened.split.train.length} training samples held out ` +
+      `for choosing the best epoch (seeded; written to ${runPath(run, "split")})`,
+  );
+  return opened.withSplit(split, "run");
+}
+
 export async function train(o: TrainOptions): Promise<TrainSummary> {
   const t0 = performance.now();
   const log = o.log ?? ((line: string) => process.stderr.write(`${line}\n`));
@@ -139,8 +171,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   }
   mkdirSync(dirname(lastPath), { recursive: true });
 
-  const ds = await openDataset(o.data, { seed: config.train.seed });
-  log(ds.describe());
+  const ds = await trainingDataset(o.data, run, config, !!o.resume, log);
   const classes = config.model.classes ?? Math.max(1, ds.numClasses - 1);
   const trainSamples = ds.part("train");
   const B = config.train.batchSize;
@@ -240,9 +271,11 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   const progress = new Progress({ total, label: "train", silent: o.progress === false });
   const edgeSize = edgeResolution(resolved.model);
   const logLine = (record: LogRecord) => appendFileSync(runPath(run, "log"), `${JSON.stringify(record)}\n`);
-  const valPart = ds.part("val").length ? "val" : "test";
+  const hasVal = ds.part("val").length > 0;
   let lastLoss = Number.NaN;
   let lastDice: number | null = null;
+  /** Validations since the best one (for train.patience). */
+  let sinceBest = 0;
 
   const feedsOf = (batch: Batch, step: number): TrainFeeds => {
     const feeds: TrainFeeds = {
@@ -302,17 +335,18 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     const epochDone = trainer.state.step >= (epoch + 1) * perEpoch || trainer.state.step >= total;
     if (!epochDone) continue;
     let valDice: number | null = null;
-    if ((epoch + 1) % config.train.validateEvery === 0 || trainer.state.step >= total) {
-      valDice = await validationDice(resolved, currentWeights(), ds, valPart, s);
-      // The best model is chosen on a validation split only; with none, the last one is kept and
-      // the test Dice is reported for information, never used to choose.
-      if (valPart === "val" && valDice !== null && (bestDice === null || valDice > bestDice)) {
+    if (hasVal && ((epoch + 1) % config.train.validateEvery === 0 || trainer.state.step >= total)) {
+      valDice = await validationDice(resolved, currentWeights(), ds, "val", s);
+      // The best epoch is chosen on the validation part, never on test. Measured on the brain
+      // slices (30 epochs): per-epoch test Dice swung by up to 0.09, so the last epoch is a lottery.
+      if (valDice !== null && (bestDice === null || valDice > bestDice)) {
         bestDice = valDice;
+        sinceBest = 0;
         saveModel(valDice);
-      }
+      } else sinceBest++;
     }
     if (valDice !== null) lastDice = valDice;
-    if (valPart !== "val") saveModel(valDice);
+    if (!hasVal) saveModel(null); // nothing to choose on (a single training sample): keep the last
     saveLast(epoch + 1);
     logLine({
       type: "epoch",
@@ -320,12 +354,21 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
       step: trainer.state.step,
       loss: lastLoss,
       val_dice: valDice,
-      val_part: valPart,
       best_dice: bestDice,
     });
     const best = bestDice === null ? "" : ` (best ${bestDice.toFixed(4)})`;
-    const shown = valDice === null ? "" : `, ${valPart} Dice ${valDice.toFixed(4)}`;
+    const shown = valDice === null ? "" : `, val Dice ${valDice.toFixed(4)}`;
     progress.note(`epoch ${epoch + 1}: loss ${lastLoss.toFixed(4)}${shown}${best}`);
+    const patience = config.train.patience;
+    if (patience !== null && sinceBest >= patience) {
+      log(`stopping after epoch ${epoch + 1}: no better val Dice in ${patience} validations (best ${bestDice?.toFixed(4)})`);
+      break;
+    }
+    const maxMinutes = config.train.maxMinutes;
+    if (maxMinutes !== null && (performance.now() - t0) / 60000 >= maxMinutes) {
+      log(`stopping after epoch ${epoch + 1}: the ${maxMinutes} min budget is spent (best val Dice ${bestDice?.toFixed(4)})`);
+      break;
+    }
   }
   progress.finish();
   const summary: TrainSummary = {
@@ -333,14 +376,14 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     epochs: Math.ceil(trainer.state.step / perEpoch),
     bestDice,
     lastDice,
-    diceSplit: valPart,
+
     lastLoss,
     runDir: run,
     seconds: (performance.now() - t0) / 1000,
   };
   writeJsonAtomic(runPath(run, "summary"), summary);
   log(
-    `done: ${summary.steps} steps in ${summary.seconds.toFixed(0)} s; ${valPart} Dice ${(bestDice ?? lastDice)?.toFixed(4) ?? "n/a"}; model in ${runPath(run, "model")}`,
+    `done: ${summary.steps} steps in ${summary.seconds.toFixed(0)} s; best val Dice ${bestDice?.toFixed(4) ?? "n/a"}; model in ${runPath(run, "model")}`,
   );
   return summary;
 }

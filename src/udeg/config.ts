@@ -30,7 +30,7 @@ const ScratchSchema = z
 
 export const ConfigSchema = z
   .object({
-    preset: z.enum(["udeg", "samed", "no-edge", "no-evidential", "no-progressive"]).default("udeg"),
+    preset: z.enum(["udeg", "samed", "no-edge", "no-fine", "no-evidential", "no-progressive"]).default("udeg"),
     model: z
       .object({
         /** A SAM checkpoint (.pth/.safetensors) to adapt with LoRA; null = train from scratch or from `base`. */
@@ -63,6 +63,15 @@ export const ConfigSchema = z
           })
           .strict()
           .default({}),
+        /** The pixel-precise decoding path (src/udeg/fine-path.ts). */
+        fine: z
+          .object({
+            enabled: z.boolean().default(true),
+            /** Channels at full and at half resolution. */
+            channels: z.tuple([positiveInt, positiveInt]).default([8, 16]),
+          })
+          .strict()
+          .default({}),
         evidential: z.boolean().default(true),
       })
       .strict()
@@ -75,6 +84,7 @@ export const ConfigSchema = z
         klAnnealFraction: fraction.default(DEFAULT_LOSS.klAnnealFraction),
         edgeWeight: z.number().nonnegative().default(DEFAULT_LOSS.edgeWeight),
         edgeGamma: z.number().nonnegative().default(DEFAULT_LOSS.edgeGamma),
+        edgeBalance: z.boolean().default(DEFAULT_LOSS.edgeBalance),
         edgeRampStart: fraction.default(DEFAULT_LOSS.edgeRampStart),
         edgeRampEnd: fraction.default(DEFAULT_LOSS.edgeRampEnd),
         auLambda0: z.number().nonnegative().default(DEFAULT_LOSS.auLambda0),
@@ -85,6 +95,10 @@ export const ConfigSchema = z
       .object({
         epochs: positiveInt.default(30),
         maxSteps: positiveInt.nullable().default(null),
+        /** Stop after this many validations without a better val Dice (null: never). */
+        patience: positiveInt.nullable().default(null),
+        /** Stop after this many minutes of training, keeping the best epoch (null: no limit). */
+        maxMinutes: z.number().positive().nullable().default(null),
         batchSize: positiveInt.default(4),
         lr: z.number().positive().default(5e-3),
         weightDecay: z.number().nonnegative().default(0.01),
@@ -94,8 +108,10 @@ export const ConfigSchema = z
         seed: z.number().int().default(0),
         augment: z.boolean().default(true),
         device: z.enum(["cpu", "webgpu"]).default("cpu"),
-        /** Validate (Dice on the val split, or test when there is no val) every N epochs. */
+        /** Validate (Dice on the val part) every N epochs; the best epoch is kept. */
         validateEvery: positiveInt.default(1),
+        /** Without a val part in the dataset's split, this fraction of train is held out as val. */
+        valFraction: z.number().gt(0).lt(1).default(0.1),
         /**
          * Simulated clicks (src/train/clicks.ts): the share of training images that get 1..max
          * point prompts from the ground truth, so that clicks refine masks in the web viewer.
@@ -121,11 +137,13 @@ export function presetPatch(preset: PresetName): Record<string, unknown> {
       return {};
     case "samed":
       return {
-        model: { edge: { enabled: false }, evidential: false },
+        model: { edge: { enabled: false }, fine: { enabled: false }, evidential: false },
         loss: { klWeight: 0, edgeWeight: 0, auLambda0: 0 },
       };
     case "no-edge":
       return { model: { edge: { enabled: false } }, loss: { edgeWeight: 0 } };
+    case "no-fine":
+      return { model: { fine: { enabled: false } } };
     case "no-evidential":
       return { model: { evidential: false }, loss: { klWeight: 0, auLambda0: 0 } };
     case "no-progressive":

@@ -65,15 +65,20 @@ function ln2d(p: ParamScope, x: Tensor): Tensor {
 export interface EdgePrompt {
   /** Added to SAM's dense prompt [B, C, h, w]. */
   denseDelta: Tensor;
-  /** Edge logits [B, 2, 4h, 4w] (background, edge). */
-  edgeLogits: Tensor;
+  /** The generator's features at the mask resolution [B, hidden / 4, 4h, 4w]. */
+  features: Tensor;
+  /**
+   * Edge logits [B, 2, 4h, 4w] (background, edge), when the head is here; with the fine path on,
+   * the edge head sits at full resolution instead (fine-path.ts) and reads `features`.
+   */
+  edgeLogits: Tensor | null;
 }
 
 /**
  * The automatic edge prompt generator: fuses the final image embedding, the first global
- * block's output (projected to C) and a Sobel edge prior; predicts an edge map at 4x the
- * embedding resolution and a dense prompt. The dense head starts at zero, so an untrained
- * generator leaves SAM's behaviour unchanged.
+ * block's output (projected to C) and a Sobel edge prior; predicts a dense prompt and edge
+ * features at 4x the embedding resolution (and, without the fine path, the edge map there). The
+ * dense head starts at zero, so an untrained generator leaves SAM's behaviour unchanged.
  */
 export function edgePromptGenerator(
   p: ParamScope,
@@ -82,6 +87,7 @@ export function edgePromptGenerator(
   firstGlobal: Tensor,
   sobel: Tensor,
   hidden: number,
+  withHead: boolean,
 ): EdgePrompt {
   const c = cfg.promptEmbedDim;
   const grid = embeddingSize(cfg); // h = w of the image embedding
@@ -102,6 +108,6 @@ export function edgePromptGenerator(
   let u = convTranspose(f, p.get("up1.weight", [hidden, h2, 2, 2]), p.get("up1.bias", [h2]), { stride: 2 });
   u = gelu(ln2d(p.scope("up_norm"), u));
   u = gelu(convTranspose(u, p.get("up2.weight", [h2, h4, 2, 2]), p.get("up2.bias", [h4]), { stride: 2 }));
-  const edgeLogits = conv3(p.scope("edge_head"), concat([u, sobel4], 1), h4 + 1, 2);
-  return { denseDelta, edgeLogits };
+  const edgeLogits = withHead ? conv3(p.scope("edge_head"), concat([u, sobel4], 1), h4 + 1, 2) : null;
+  return { denseDelta, features: u, edgeLogits };
 }

@@ -108,3 +108,16 @@ export function accuracyUncertaintyLoss(ev: Evidential, y: Tensor): Tensor {
   const wrongTerm = mul(sub(1, pMax), log(add(u, eps)));
   return mul(reduceMean(where(right, rightTerm, wrongTerm)), -1);
 }
+
+/**
+ * Per-pixel class-balancing weights [B, 1, H, W] from a one-hot target [B, K, H, W]: each pixel
+ * weighs 1 / (K f_c) for its class c of batch frequency f_c, so every class carries the same
+ * total weight and the weights average to 1. Edges are a few percent of the pixels: unbalanced,
+ * "no edge anywhere" is almost right and the edge map stays blank (as measured on the ultrasound
+ * phantoms before this weighting).
+ */
+export function classBalance(y: Tensor, eps = 1e-6): Tensor {
+  const k = y.shape[1]!;
+  const freq = reduceMean(y, [0, 2, 3], true); // [1, K, 1, 1]
+  return reduceSum(div(y, add(mul(freq, k), eps)), [1], true);
+}

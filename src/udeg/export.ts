@@ -33,7 +33,7 @@ import type { UdegConfig } from "./config.js";
 import { udegDecode, udegEncode, udegForward } from "./model.js";
 import { loadRun } from "./predictor.js";
 import type { ResolvedModel } from "./setup.js";
-import type { WebModelMeta } from "./web-meta.js";
+import { FINE_DETAIL_NAMES, type WebModelMeta } from "./web-meta.js";
 
 /** Point slots of the exported decoder; unused slots have label -1. */
 export const MAX_POINTS = 16;
@@ -188,15 +188,17 @@ export function exportWebModels(
   const image = imageInputs(ge, run);
   const enc = udegEncode(weightStore(ge, run, options), o, image.nchw);
   const common = commonMetadata(run, options, !!enc.edge);
+  // The fine path's image side travels from the encoder to the decoder like the embedding.
+  const detailOut = enc.detail ? [enc.detail.full, enc.detail.half] : [];
   const encoderInfo = writeModel(
     join(outDir, `${prefix}encoder.onnx`),
     image.inputs,
-    [enc.embeddings, enc.dense, edgeMap(ge, run, enc.edge)],
-    ["image_embeddings", "dense_prompt", "edge"],
+    [enc.embeddings, enc.dense, edgeMap(ge, run, enc.edge), ...detailOut],
+    ["image_embeddings", "dense_prompt", "edge", ...(enc.detail ? FINE_DETAIL_NAMES : [])],
     {
       ...common,
       role: "encoder",
-      outputs: "image_embeddings [1,C,h,w]; dense_prompt [1,C,h,w]; edge [1,1,S,S]",
+      outputs: `image_embeddings [1,C,h,w]; dense_prompt [1,C,h,w]; edge [1,1,S,S]${enc.detail ? "; fine_full [1,c1,S,S]; fine_half [1,c2,S/2,S/2] (the fine path's image side, for the decoder)" : ""}`,
     },
   );
 
@@ -206,10 +208,16 @@ export function exportWebModels(
   const dense = gd.input("dense_prompt", [1, c, e, e], "float32");
   const coords = gd.input("point_coords", [1, MAX_POINTS, 2], "float32");
   const labels = gd.input("point_labels", [1, MAX_POINTS], "float32");
-  const dec = udegDecode(weightStore(gd, run, options), o, { embeddings, dense }, { coords, labels });
+  const detail = enc.detail
+    ? {
+        full: gd.input(FINE_DETAIL_NAMES[0], enc.detail.full.shape, "float32"),
+        half: gd.input(FINE_DETAIL_NAMES[1], enc.detail.half.shape, "float32"),
+      }
+    : null;
+  const dec = udegDecode(weightStore(gd, run, options), o, { embeddings, dense, detail }, { coords, labels });
   const decoderInfo = writeModel(
     join(outDir, `${prefix}decoder.onnx`),
-    [embeddings, dense, coords, labels],
+    [embeddings, dense, ...(detail ? [detail.full, detail.half] : []), coords, labels],
     segOutputs(dec.seg),
     SEG_OUTPUT_NAMES,
     {

@@ -21,8 +21,11 @@ export function udegWeightShapes(o: UdegModelOptions, batch = 1): Map<string, nu
 }
 
 const EMBEDDING = /(iou_token|mask_tokens|point_embeddings\.\d+|not_a_point_embed|no_mask_embed)\.weight$/;
-/** Things that start at zero: SAM's position tables, and the edge generator's dense head (so it starts neutral). */
-const ZERO = /(pos_embed|rel_pos_[hw]|udeg\.edge\.dense\.(weight|bias)|udeg\.sparse_tokens)$/;
+/**
+ * Things that start at zero: SAM's position tables, the edge generator's dense head and the fine
+ * path's last conv (so both start neutral: the plain decoder's masks).
+ */
+const ZERO = /(pos_embed|rel_pos_[hw]|udeg\.edge\.dense\.(weight|bias)|udeg\.fine\.out\.(weight|bias)|udeg\.sparse_tokens)$/;
 
 function normal(shape: readonly number[], random: () => number, std: number): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -92,13 +95,20 @@ export function adaptDecoderToClasses(
   return out;
 }
 
-/** Fill every key of `shapes` that `weights` lacks with its initial value. */
+/**
+ * Every key of `shapes`: the given weight, or its initial value where `weights` lacks the key or
+ * (for UDEG-Net's own parts, which a base may hold at another width) has another shape.
+ */
 export function completeWeights(
   weights: ReadonlyMap<string, HostTensor>,
   shapes: ReadonlyMap<string, readonly number[]>,
   seed: number,
 ): Map<string, HostTensor> {
   const out = new Map<string, HostTensor>();
-  for (const [key, shape] of shapes) out.set(key, weights.get(key) ?? initialWeight(key, shape, seed));
+  for (const [key, shape] of shapes) {
+    const have = weights.get(key);
+    const fits = have && (!key.startsWith("udeg.") || have.shape.join() === shape.join());
+    out.set(key, fits ? have : initialWeight(key, shape, seed));
+  }
   return out;
 }

@@ -5,6 +5,7 @@
 import { type ResizeInfo, resizeForModel, restoreMaps } from "../data/preprocess.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import { restorePrediction, type UdegPrediction } from "./prediction.js";
+import { FINE_DETAIL_NAMES } from "./web-meta.js";
 
 /** The subset of an onnxruntime tensor used here. */
 export interface OrtTensor {
@@ -50,6 +51,8 @@ export interface EncodedImage {
   info: ResizeInfo;
   embeddings: OrtTensor;
   dense: OrtTensor;
+  /** The fine path's image side, by decoder input name (empty without the fine path). */
+  detail: Record<string, OrtTensor>;
   /** Edge probability at the original size, [H, W]. */
   edge: Float32Array;
   encoderMs: number;
@@ -98,7 +101,9 @@ export class InteractiveModel {
     });
     const encoderMs = performance.now() - t0;
     const edge = restoreMaps(out.edge!.data as Float32Array, 1, info);
-    return { info, embeddings: out.image_embeddings!, dense: out.dense_prompt!, edge, encoderMs };
+    const detail: Record<string, OrtTensor> = {};
+    for (const name of FINE_DETAIL_NAMES) if (out[name]) detail[name] = out[name];
+    return { info, embeddings: out.image_embeddings!, dense: out.dense_prompt!, detail, edge, encoderMs };
   }
 
   /** Runs the decoder on an encoded image with up to maxPoints clicks (none: the automatic mask). */
@@ -118,6 +123,7 @@ export class InteractiveModel {
     const out = await this.decoder.run({
       image_embeddings: encoded.embeddings,
       dense_prompt: encoded.dense,
+      ...encoded.detail,
       point_coords: new this.ort.Tensor("float32", coords, [1, p, 2]),
       point_labels: new this.ort.Tensor("float32", labels, [1, p]),
     });

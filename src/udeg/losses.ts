@@ -4,7 +4,13 @@
 // Time-varying weights are scalar graph inputs, computed on the host each step by
 // `scheduledWeights`, so one compiled train step serves the whole run.
 import { add, detach, logSoftmax, mul, reduceMean, reduceSum, type Tensor } from "../engine/index.js";
-import { accuracyUncertaintyLoss, digammaCrossEntropy, klToUniform, softDice } from "./evidential.js";
+import {
+  accuracyUncertaintyLoss,
+  classBalance,
+  digammaCrossEntropy,
+  klToUniform,
+  softDice,
+} from "./evidential.js";
 import type { SegmentationHead } from "./heads.js";
 
 export interface LossConfig {
@@ -19,6 +25,8 @@ export interface LossConfig {
   edgeWeight: number;
   /** Largest gamma in w = 1 + gamma(t) u_seg. */
   edgeGamma: number;
+  /** Balance edge and background pixels in the edge loss (classBalance). */
+  edgeBalance: boolean;
   /** Both edge ramps go linearly from 0 at rampStart to full at rampEnd (fractions of training). */
   edgeRampStart: number;
   edgeRampEnd: number;
@@ -34,6 +42,7 @@ export const DEFAULT_LOSS: LossConfig = {
   klAnnealFraction: 0.5,
   edgeWeight: 0.5,
   edgeGamma: 4,
+  edgeBalance: true,
   edgeRampStart: 0,
   edgeRampEnd: 0.5,
   auLambda0: 0.01,
@@ -98,7 +107,8 @@ export function udegLoss(
   if (edge && cfg.edgeWeight > 0) {
     // Uncertain segmentation pixels weigh more in the edge loss; the weight is a constant to the
     // edge head (detached), so the segmentation is not pushed to be uncertain to please it.
-    const pixelWeight = add(mul(detach(edge.segUncertainty), w.gamma), 1);
+    let pixelWeight = add(mul(detach(edge.segUncertainty), w.gamma), 1);
+    if (cfg.edgeBalance) pixelWeight = mul(pixelWeight, classBalance(edge.target));
     const edgeTerm = add(
       crossEntropy(edge.head, edge.target, pixelWeight),
       softDice(edge.head.prob, edge.target),

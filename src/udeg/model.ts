@@ -24,6 +24,7 @@ import { predictMasks } from "../sam/mask-decoder.js";
 import type { ParamStore } from "../sam/params.js";
 import { densePositionalEncoding, promptEncoder } from "../sam/prompt-encoder.js";
 import { type EdgePromptOptions, edgePromptGenerator, sobelPrior } from "./edge-prompt-generator.js";
+import { type FineDetail, type FinePathOptions, fineDecode, fineImageSide } from "./fine-path.js";
 import { headOutputs, type SegmentationHead } from "./heads.js";
 
 export type { EdgePromptOptions };
@@ -35,16 +36,18 @@ export interface UdegModelOptions {
   /** LoRA on the encoder (SAM checkpoint); null = the encoder is trained in full or frozen. */
   lora: LoraOptions | null;
   edge: EdgePromptOptions;
+  /** The pixel-precise decoding path (fine-path.ts). */
+  fine: FinePathOptions;
   evidential: boolean;
 }
 
 export interface UdegOutputs {
   /** Per-class logits at the input resolution [B, K, S, S]. */
   seg: SegmentationHead;
-  /** Edge head (2 classes) at the mask resolution [B, 2, 4h, 4w], when the generator is on. */
+  /** Edge head (2 classes) at edgeResolution(model), when the generator is on. */
   edge: SegmentationHead | null;
   /** Segmentation uncertainty at the edge head's resolution (for the progressive edge loss). */
-  segUncertaintyLow: Tensor | null;
+  segUncertainty: Tensor | null;
 }
 
 /** What the image side computes once per image; the decoder runs on it for any prompts. */
@@ -53,8 +56,10 @@ export interface UdegEncoding {
   embeddings: Tensor;
   /** The dense prompt [B, C, h, w]: no-mask embedding plus the edge prompt generator's delta. */
   dense: Tensor;
-  /** Edge head (2 classes) at the mask resolution [B, 2, 4h, 4w], when the generator is on. */
+  /** Edge head (2 classes) at edgeResolution(model), when the generator is on. */
   edge: SegmentationHead | null;
+  /** The fine path's image side (null when the path is off). */
+  detail: FineDetail | null;
 }
 
 /**
@@ -67,9 +72,9 @@ export interface UdegPoints {
   labels: Tensor;
 }
 
-/** Edge target and edge head resolution: 4x the image embedding grid. */
+/** Edge target and edge head resolution: the input size with the fine path, else 4x the token grid. */
 export function edgeResolution(model: UdegModelOptions): number {
-  return 4 * embeddingSize(model.cfg);
+  return model.fine.enabled ? model.cfg.imageSize : 4 * embeddingSize(model.cfg);
 }
 
 /** SAMed's per-class decoder: one mask token per class plus background. */
@@ -93,27 +98,40 @@ export function udegEncode(store: ParamStore, model: UdegModelOptions, image0to2
   const b = image.shape[0]!;
 
   let dense: Tensor = reshape(pe.get("no_mask_embed.weight", [1, c]), [1, c, 1, 1]);
-  let edge: SegmentationHead | null = null;
+  const sobel = model.edge.enabled || model.fine.enabled ? sobelPrior(image) : null;
+  let edgeLogits: Tensor | null = null;
+  let edgeFeatures: Tensor | null = null;
+  let denseDelta: Tensor | null = null;
   if (model.edge.enabled) {
     const firstGlobal = features.blockOutputs[cfg.encoderGlobalAttnIndexes[0] ?? 0]!;
-    const hidden = model.edge.hidden ?? c;
     const gen = edgePromptGenerator(
       store.scope("udeg.edge."),
       cfg,
       features.embeddings,
       firstGlobal,
-      sobelPrior(image),
-      hidden,
+      sobel!,
+      model.edge.hidden ?? c,
+      !model.fine.enabled,
     );
-    edge = headOutputs(gen.edgeLogits, model.evidential);
-    if (model.edge.maskPrompt) {
-      // The edge probability as a mask prompt through SAM's own downscaling path.
-      const edgeProb = sigmoid(sub(narrow(gen.edgeLogits, 1, 1, 1), narrow(gen.edgeLogits, 1, 0, 1)));
-      dense = promptEncoder(pe, cfg, { masks: edgeProb }).dense;
-    }
-    dense = add(dense, gen.denseDelta);
+    edgeLogits = gen.edgeLogits;
+    edgeFeatures = gen.features;
+    denseDelta = gen.denseDelta;
   }
-  return { embeddings: features.embeddings, dense: expand(dense, [b, c, grid, grid]), edge };
+  let detail: FineDetail | null = null;
+  if (model.fine.enabled) {
+    const side = fineImageSide(store.scope("udeg.fine."), model.fine, image, sobel!, edgeFeatures);
+    detail = side.detail;
+    edgeLogits = side.edgeLogits ?? edgeLogits;
+  }
+  if (edgeLogits && model.edge.maskPrompt) {
+    // The edge probability as a mask prompt through SAM's own downscaling path (at 4h x 4w).
+    const prob = sigmoid(sub(narrow(edgeLogits, 1, 1, 1), narrow(edgeLogits, 1, 0, 1)));
+    const masks = prob.shape[2] === 4 * grid ? prob : resizeBilinear(prob, [4 * grid, 4 * grid]);
+    dense = promptEncoder(pe, cfg, { masks }).dense;
+  }
+  if (denseDelta) dense = add(dense, denseDelta);
+  const edge = edgeLogits ? headOutputs(edgeLogits, model.evidential) : null;
+  return { embeddings: features.embeddings, dense: expand(dense, [b, c, grid, grid]), edge, detail };
 }
 
 /** The sparse prompt tokens and which of them are present ([B, n] of 0/1, or none: all are). */
@@ -152,7 +170,7 @@ function sparsePrompts(
 export function udegDecode(
   store: ParamStore,
   model: UdegModelOptions,
-  encoding: Pick<UdegEncoding, "embeddings" | "dense">,
+  encoding: Pick<UdegEncoding, "embeddings" | "dense" | "detail">,
   points?: UdegPoints,
 ): { seg: SegmentationHead; low: Tensor } {
   const cfg = decoderConfig(model);
@@ -165,9 +183,12 @@ export function udegDecode(
     dense: encoding.dense,
     ...(present ? { batching: "paired" as const, sparsePresent: present } : {}),
   });
-  // One mask token per class (background first), as SAMed; logits upsampled to the input size.
+  // One mask token per class (background first), as SAMed; at the input size through the fine
+  // path, or the decoder's logits upsampled.
   const low = out.masks; // [B, K, 4h, 4w]
-  const logits = resizeBilinear(low, [cfg.imageSize, cfg.imageSize]);
+  const logits = encoding.detail
+    ? fineDecode(store.scope("udeg.fine."), model.fine, encoding.detail, out.upscaled, out.hyperIn)
+    : resizeBilinear(low, [cfg.imageSize, cfg.imageSize]);
   return { seg: headOutputs(logits, model.evidential), low };
 }
 
@@ -180,6 +201,11 @@ export function udegForward(
 ): UdegOutputs {
   const encoding = udegEncode(store, model, image0to255);
   const { seg, low } = udegDecode(store, model, encoding, points);
-  const segUncertaintyLow = encoding.edge ? headOutputs(low, model.evidential).uncertainty : null;
-  return { seg, edge: encoding.edge, segUncertaintyLow };
+  // The segmentation's uncertainty where the edge head predicts (full size with the fine path).
+  const segUncertainty = !encoding.edge
+    ? null
+    : encoding.detail
+      ? seg.uncertainty
+      : headOutputs(low, model.evidential).uncertainty;
+  return { seg, edge: encoding.edge, segUncertainty };
 }

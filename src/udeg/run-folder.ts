@@ -23,7 +23,8 @@ export const RUN_FILES = {
   samConfig: { name: "sam_config.json", holds: "the SAM architecture of the model at its input size" },
   split: {
     name: "split.json",
-    holds: "the train / val / test split used (the dataset's own, or the seeded one made for the run)",
+    holds:
+      "the train / val / test split used (the dataset's own; without a val part, 10 % of train held out, seeded); the best epoch is chosen on val",
   },
   log: {
     name: "log.jsonl",
@@ -39,7 +40,7 @@ export const RUN_FILES = {
   },
   summary: {
     name: "summary.json",
-    holds: "steps, epochs, best and last validation Dice and which split, seconds",
+    holds: "steps, epochs, best and last validation Dice, seconds",
   },
 } as const satisfies Record<string, FolderEntry>;
 
@@ -116,11 +117,10 @@ export function readRunConfig(run: string): UdegConfig {
 export interface RunSummary {
   steps: number;
   epochs: number;
-  /** Best validation Dice (the kept model's). */
+  /** Best validation Dice: the kept model's (null without a val part: the last epoch is kept). */
   bestDice: number | null;
   /** Dice of the last validation pass. */
   lastDice: number | null;
-  diceSplit: "val" | "test";
   lastLoss: number;
   runDir: string;
   seconds: number;
@@ -142,8 +142,8 @@ export type LogRecord =
       epoch: number;
       step: number;
       loss: number;
+      /** Dice on the run's val part (the held-out part of train when the dataset had none). */
       val_dice: number | null;
-      val_part: "val" | "test";
       best_dice: number | null;
     };
 
@@ -156,7 +156,7 @@ export function readRunLog(run: string): LogRecord[] {
 /** The README's list of a run directory's files, generated from RUN_FILES and RUN_EXTRAS. */
 export function runFolderMarkdown(): string {
   const rows = [...Object.values(RUN_FILES), ...Object.values(RUN_EXTRAS)].map(
-    (e) => `  - \`${e.name}\`: ${e.holds}`,
+    (e) => `- \`${e.name}\`: ${e.holds}`,
   );
   return rows.join("\n");
 }

@@ -78,6 +78,7 @@ function modelOptions(config: UdegConfig, cfg: SamConfig, classes: number, lora:
       maskPrompt: config.model.edge.maskPrompt,
       sparseTokens: config.model.edge.sparseTokens,
     },
+    fine: { enabled: config.model.fine.enabled, channels: config.model.fine.channels },
     evidential: config.model.evidential,
   };
 }

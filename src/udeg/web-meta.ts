@@ -1,6 +1,12 @@
 // meta.json of the split export (`exportWebModels`): the model's facts that a page or a server
-// needs before it loads the ONNX files. Types only, with no imports, so the page's bundle uses it
+// needs before it loads the ONNX files, and the names the two files share. No imports, so the page's bundle uses it
 // as the Node side does; `udeg serve` adds where the model came from (serve/meta.ts).
+
+/**
+ * Outputs of the split encoder that the decoder takes as inputs beside the embedding and the
+ * dense prompt, when the model has them: the fine path's image side (fine-path.ts).
+ */
+export const FINE_DETAIL_NAMES = ["fine_full", "fine_half"] as const;
 
 /** The model's facts, whichever form its ONNX files take. */
 export interface WebModelFacts {

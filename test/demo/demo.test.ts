@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { DEFAULT_DEMO, runDemo } from "../../src/demo/demo.js";
-import { pretrain } from "../../src/train/pretrain.js";
+import { DEFAULT_PRETRAIN, pretrain } from "../../src/train/pretrain.js";
 import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
 import { BASE_FILES, type BaseFile, basePath } from "../../src/udeg/run-folder.js";
@@ -52,6 +52,7 @@ test("udeg demo (shortened) trains on both domains and writes a self-contained r
 test("udeg pretrain writes a base (weights, config, manifest) that --base can adapt", async () => {
   const dir = join(mkdtempSync(join(tmpdir(), "udeg-base-")), "base");
   const manifest = await pretrain({
+    ...DEFAULT_PRETRAIN,
     out: dir,
     seed: 3,
     count: 12,

@@ -4,6 +4,7 @@ import { compile, Graph, gradCheck, HostTensor, type Tensor } from "../../src/en
 import { edgeTarget } from "../../src/udeg/edge-target.js";
 import {
   accuracyUncertaintyLoss,
+  classBalance,
   digammaCrossEntropy,
   evidentialOutputs,
   klToUniform,
@@ -117,4 +118,15 @@ test("edge target: morphological gradient of a square, by hand", () => {
   }
   // An all-foreground image has no edge, even at the image border.
   assert.ok(edgeTarget(new Uint8Array(9).fill(1), 3, 3, 1).every((v) => v === 0));
+});
+
+test("classBalance: each class carries the same total weight and the weights average to 1", async () => {
+  // one edge pixel among four: freq edge 1/4, background 3/4 -> weights 2 and 2/3
+  const g = new Graph();
+  const y = g.input("y", [1, 2, 1, 4]);
+  const f = await compile([y], [classBalance(y)]);
+  const { out0: w } = await f.run({ y: HostTensor.float32([1, 1, 0, 1, 0, 0, 1, 0], [1, 2, 1, 4]) });
+  const got = Array.from(w!.data as Float32Array);
+  [2 / 3, 2 / 3, 2, 2 / 3].forEach((want, i) => close(got[i]!, want));
+  close(got.reduce((a, b) => a + b, 0) / 4, 1);
 });

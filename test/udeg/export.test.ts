@@ -20,7 +20,9 @@ import { predictMasks } from "../../src/sam/mask-decoder.js";
 import { ParamStore } from "../../src/sam/params.js";
 import { densePositionalEncoding, promptEncoder } from "../../src/sam/prompt-encoder.js";
 import { exportRun, exportWebModels, MAX_POINTS } from "../../src/udeg/export.js";
+import { fineDecode } from "../../src/udeg/fine-path.js";
 import { loadRun, UdegPredictor } from "../../src/udeg/predictor.js";
+import { FINE_DETAIL_NAMES } from "../../src/udeg/web-meta.js";
 import { ITK } from "../train/helpers.js";
 import { trainedRun } from "./helpers.js";
 
@@ -115,9 +117,11 @@ async function runSplit(dir: string, hwc: Uint8Array, points: Click[]) {
     coords.set([x, y], slot * 2);
     labels[slot] = label;
   });
+  const detail = Object.fromEntries(FINE_DETAIL_NAMES.filter((n) => e[n]).map((n) => [n, e[n]!]));
   const d = await dec.run({
     image_embeddings: e.image_embeddings!,
     dense_prompt: e.dense_prompt!,
+    ...detail,
     point_coords: new ort.Tensor("float32", coords, [1, MAX_POINTS, 2]),
     point_labels: new ort.Tensor("float32", labels, [1, MAX_POINTS]),
   });
@@ -126,14 +130,15 @@ async function runSplit(dir: string, hwc: Uint8Array, points: Click[]) {
 
 /**
  * The reference for clicks: SAM's decoder given exactly these points (plus SAM's padding point),
- * no empty slots and no masking, on the encoder's outputs.
+ * no empty slots and no masking, on the encoder's outputs (with the fine path where the run has it).
  */
 async function decodeReference(
   run: string,
-  embeddings: ort.Tensor,
-  dense: ort.Tensor,
+  encoded: ort.InferenceSession.OnnxValueMapType,
   points: Click[],
 ): Promise<Float32Array> {
+  const embeddings = encoded.image_embeddings!;
+  const dense = encoded.dense_prompt!;
   const { resolved } = loadRun(run);
   const o = resolved.model;
   const cfg = { ...o.cfg, numMultimaskOutputs: o.classes };
@@ -172,12 +177,25 @@ async function decodeReference(
     sparse,
     dense: den,
   });
-  const fn = await compile([emb, den], [resizeBilinear(out.masks, [cfg.imageSize, cfg.imageSize])]);
-  const { out0: logits } = await fn.run({
-    [emb.name!]: new HostTensor("float32", embeddings.dims as number[], embeddings.data as Float32Array),
-    [den.name!]: new HostTensor("float32", dense.dims as number[], dense.data as Float32Array),
-  });
-  return logits!.data as Float32Array;
+  const host = (t: ort.Tensor) => new HostTensor("float32", t.dims as number[], t.data as Float32Array);
+  const feeds = { [emb.name!]: host(embeddings), [den.name!]: host(dense) };
+  let logits = resizeBilinear(out.masks, [cfg.imageSize, cfg.imageSize]);
+  const inputs = [emb, den];
+  if (encoded.fine_full) {
+    const [full, half] = FINE_DETAIL_NAMES.map((n) => g.input(n, encoded[n]!.dims as number[], "float32"));
+    inputs.push(full!, half!);
+    feeds.fine_full = host(encoded.fine_full);
+    feeds.fine_half = host(encoded.fine_half!);
+    logits = fineDecode(
+      store.scope("udeg.fine."),
+      o.fine,
+      { full: full!, half: half! },
+      out.upscaled,
+      out.hyperIn,
+    );
+  }
+  const fn = await compile(inputs, [logits]);
+  return (await fn.run(feeds)).out0!.data as Float32Array;
 }
 
 for (const sparseTokens of [0, 2]) {
@@ -207,7 +225,7 @@ for (const sparseTokens of [0, 2]) {
     ];
     const clicked = await runSplit(dir, hwc, clicks);
     const logits = clicked.dec.mask_logits!.data as Float32Array;
-    const ref = await decodeReference(run, clicked.enc.image_embeddings!, clicked.enc.dense_prompt!, clicks);
+    const ref = await decodeReference(run, clicked.enc, clicks);
     let err = 0;
     let moved = 0;
     const before = none.dec.mask_logits!.data as Float32Array;

@@ -51,7 +51,7 @@ test("progressive edge loss weighs pixels by 1 + gamma * u_seg (by hand)", async
     gamma: g.input("gamma", []),
     au: g.input("au", []),
   };
-  const cfg = { ...DEFAULT_LOSS, klWeight: 0, auLambda0: 0, edgeWeight: 1 };
+  const cfg = { ...DEFAULT_LOSS, klWeight: 0, auLambda0: 0, edgeWeight: 1, edgeBalance: false };
   const seg = headOutputs(l, true);
   const { total, terms } = udegLoss(cfg, weights, seg, y, {
     head: seg,

@@ -1,13 +1,14 @@
 // Seeded phantoms: medical-looking 2-D images with exact masks, made from nothing but a seed.
 // They pretrain the small SAM-architecture base (`udeg pretrain`: shapes + endoscopy) and are
-// the demo's unseen domain (ultrasound). Three kinds, one module each:
+// the demo's unseen domain (ultrasound). Four kinds, one module each:
 // - ultrasound.ts: B-mode-like grey image in a convex (fan) or linear field of view: layered
 //   tissue, correlated Rayleigh speckle after log compression, depth attenuation, a hypoechoic
 //   lesion with a smooth irregular boundary, partly faded edges, posterior shadowing or enhancement;
 // - endoscopy.ts: colonoscopy-like RGB frame: mucosa on an oblique tube wall lit from the lens,
 //   dark lumen, folds, vessels, a raised polyp with a low-contrast border, specular highlights,
 //   round black border;
-// - shapes.ts: ellipses, rotated rectangles and blobs on textured backgrounds.
+// - shapes.ts: ellipses, rotated rectangles and blobs on textured backgrounds;
+// - small-structures.ts: lesions 3-15 px across and 1-3 px thin strands on grey tissue.
 // Every generator takes { seed, size, difficulty } plus its own knobs and is deterministic: the
 // same options give the same bytes (only the seeded Rng is used; Math.sin/exp/pow come from V8's
 // own fdlibm port, so a different Node version could in principle move a pixel by one level).
@@ -16,13 +17,14 @@
 // This file dispatches by kind and writes phantom datasets.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hashSeed } from "../../engine/random.js";
+import { hashSeed, Rng } from "../../engine/random.js";
 import { encodePng } from "../../io/images.js";
 import type { PlanarImage } from "../../io/planar-image.js";
 import { DatasetError } from "../errors.js";
 import { makeSplit, type Split, type SplitFractions } from "../split.js";
 import { endoscopyPolyp } from "./endoscopy.js";
 import { shapes } from "./shapes.js";
+import { smallStructures } from "./small-structures.js";
 import {
   type EndoscopyOptions,
   PHANTOM_KINDS,
@@ -31,12 +33,13 @@ import {
   type PhantomMetaByKind,
   type PhantomOptionsByKind,
   type ShapesOptions,
+  type SmallStructuresOptions,
   type UltrasoundOptions,
 } from "./types.js";
 import { ultrasoundLesion } from "./ultrasound.js";
 
 export * from "./types.js";
-export { endoscopyPolyp, shapes, ultrasoundLesion };
+export { endoscopyPolyp, shapes, smallStructures, ultrasoundLesion };
 
 /** One phantom of the given kind. */
 export function generatePhantom<K extends PhantomKind>(
@@ -50,6 +53,8 @@ export function generatePhantom<K extends PhantomKind>(
       return endoscopyPolyp(options as EndoscopyOptions) as Phantom<PhantomMetaByKind[K]>;
     case "shapes":
       return shapes(options as ShapesOptions) as Phantom<PhantomMetaByKind[K]>;
+    case "small-structures":
+      return smallStructures(options as SmallStructuresOptions) as Phantom<PhantomMetaByKind[K]>;
     default:
       throw new DatasetError(
         "(phantoms)",
@@ -66,8 +71,8 @@ export interface PhantomDatasetOptions {
   size?: number;
   /** Default 0. Sample i uses seed hashSeed(seed, kind, i); the split uses `seed`. */
   seed?: number;
-  /** Default 0.5. */
-  difficulty?: number;
+  /** Default 0.5; [lo, hi]: each sample's drawn uniformly (seeded) from the range. */
+  difficulty?: number | readonly [number, number];
   /** [train, val, test] fractions. Default [0.7, 0.1, 0.2]. */
   split?: SplitFractions;
 }
@@ -129,7 +134,12 @@ export function writePhantomDataset(
   mkdirSync(join(dir, "images"), { recursive: true });
   mkdirSync(join(dir, "masks"), { recursive: true });
   names.forEach((name, i) => {
-    const p = generatePhantom(kind, { seed: hashSeed(seed, kind, i), size, difficulty });
+    const sampleSeed = hashSeed(seed, kind, i);
+    const d =
+      typeof difficulty === "number"
+        ? difficulty
+        : difficulty[0] + (difficulty[1] - difficulty[0]) * new Rng(sampleSeed, "difficulty").next();
+    const p = generatePhantom(kind, { seed: sampleSeed, size, difficulty: d });
     const png = encodePhantomPngs(p);
     writeFileSync(join(dir, "images", `${name}.png`), png.image);
     writeFileSync(join(dir, "masks", `${name}.png`), png.mask);

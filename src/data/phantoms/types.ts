@@ -1,7 +1,7 @@
 // The phantom generators' options and what each records about the scene it drew (meta).
 import type { LabelMap, PlanarImage } from "../../io/planar-image.js";
 
-export const PHANTOM_KINDS = ["ultrasound", "endoscopy", "shapes"] as const;
+export const PHANTOM_KINDS = ["ultrasound", "endoscopy", "shapes", "small-structures"] as const;
 export type PhantomKind = (typeof PHANTOM_KINDS)[number];
 
 export interface PhantomOptions {
@@ -120,16 +120,31 @@ export interface ShapesMeta extends CommonMeta {
   clutter: number;
 }
 
-export type PhantomMeta = UltrasoundMeta | EndoscopyMeta | ShapesMeta;
+export type SmallStructuresOptions = PhantomOptions;
+
+export interface SmallStructuresMeta extends CommonMeta {
+  kind: "small-structures";
+  /** Centre and mean diameter (px) of each lesion. */
+  lesions: { cx: number; cy: number; diameter: number }[];
+  /** Thin curvilinear structures, 1-3 px wide. */
+  strands: number;
+  /** Intensity change scale of the structures, about 0.3..1. */
+  contrast: number;
+  noise: number;
+}
+
+export type PhantomMeta = UltrasoundMeta | EndoscopyMeta | ShapesMeta | SmallStructuresMeta;
 
 export interface PhantomOptionsByKind {
   ultrasound: UltrasoundOptions;
   endoscopy: EndoscopyOptions;
   shapes: ShapesOptions;
+  "small-structures": SmallStructuresOptions;
 }
 
 export interface PhantomMetaByKind {
   ultrasound: UltrasoundMeta;
   endoscopy: EndoscopyMeta;
   shapes: ShapesMeta;
+  "small-structures": SmallStructuresMeta;
 }

@@ -55,7 +55,7 @@ export type Spacing2D = readonly [number, number];
 /** Any numeric array; for masks non-zero means foreground. */
 export type NumArray = ArrayLike<number>;
 
-export const METRIC_NAMES = ["dice", "iou", "hd95", "assd", "ece", "auroc_u", "ueo"] as const;
+export const METRIC_NAMES = ["dice", "iou", "hd95", "assd", "bf1", "bf2", "ece", "auroc_u", "ueo"] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
 /** Distance metrics follow medpy (default) or MONAI / DeepMind surface-distance; see the file header. */

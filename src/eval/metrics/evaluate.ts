@@ -1,4 +1,5 @@
 // One case (an image, or one class of it): every metric at once, sharing the work.
+import { boundaryF } from "./boundary.js";
 import { type CalibrationBins, calibrationBins, eceFromBins } from "./calibration.js";
 import {
   checkLength,
@@ -63,6 +64,9 @@ export interface CaseResult {
   iou: number;
   hd95: number | null;
   assd: number | null;
+  /** Boundary F-score at 1 and 2 px tolerance (boundary.ts). */
+  bf1: number;
+  bf2: number;
   ece: number | null;
   auroc_u: number | null;
   ueo: number | null;
@@ -143,6 +147,8 @@ export function evaluateWithPool(
     iou: iouV,
     hd95: orNull(sd.hd95),
     assd: orNull(sd.assd),
+    bf1: boundaryF(pred, gt, input.shape, 1),
+    bf2: boundaryF(pred, gt, input.shape, 2),
     ece: orNull(eceV),
     auroc_u: orNull(aurocV),
     ueo: orNull(ueoV),

@@ -1,4 +1,5 @@
 // The metrics (see conventions.ts for every convention): one module per family.
+export * from "./boundary.js";
 export * from "./calibration.js";
 export * from "./conventions.js";
 export * from "./evaluate.js";
