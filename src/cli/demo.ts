@@ -57,7 +57,12 @@ export function addDemoCommands(program: Command): void {
       positiveInt("--patience"),
       DEFAULT_PRETRAIN.patience,
     )
-    .option("--minutes <n>", "time budget in minutes (0: none)", nonNegativeNumber("--minutes"), DEFAULT_PRETRAIN.minutes)
+    .option(
+      "--minutes <n>",
+      "time budget in minutes (0: none)",
+      nonNegativeNumber("--minutes"),
+      DEFAULT_PRETRAIN.minutes,
+    )
     .option("--patch-size <n>", "ViT patch size", positiveInt("--patch-size"), DEFAULT_PRETRAIN.patchSize)
     .option("--width <n>", "ViT width (embedding dimension)", positiveInt("--width"), DEFAULT_PRETRAIN.width)
     .option("--depth <n>", "ViT blocks", positiveInt("--depth"), DEFAULT_PRETRAIN.depth)

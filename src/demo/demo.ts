@@ -2,15 +2,16 @@
 // the bundled base on a phantom domain it never saw (ultrasound-like lesions) and on real MRI
 // slices (ITK brain), trains the ablations beside it, evaluates everything and writes one
 // self-contained report.html.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { openDataset } from "../data/dataset.js";
 import { writePhantomDataset } from "../data/phantoms/index.js";
 import { evaluateRun } from "../eval/evaluate-run.js";
+import type { Summary } from "../eval/metrics/index.js";
 import type { DemoReport, ReportDomain, ReportExample, ReportRun } from "../eval/report.js";
 import { writeReport } from "../eval/report.js";
-import { packageAsset } from "../io/package-files.js";
+import { packageAsset, packageRoot } from "../io/package-files.js";
 import { train } from "../train/trainer.js";
 import { ConfigError, type PresetName, resolveConfig } from "../udeg/config.js";
 import { UdegPredictor } from "../udeg/predictor.js";
@@ -25,7 +26,7 @@ export interface DemoOptions {
   presets: PresetName[];
   /** Test images shown per domain. */
   examples: number;
-  /** Phantom images generated for the ultrasound domain. */
+  /** Ultrasound-like phantoms generated (60: the quality benchmark's set). */
   phantoms: number;
   log: (line: string) => void;
   progress: boolean;
@@ -34,7 +35,7 @@ export interface DemoOptions {
 export const DEFAULT_DEMO: Omit<DemoOptions, "log"> = {
   out: "demo",
   epochs: 30,
-  presets: ["udeg", "samed", "no-edge", "no-evidential"],
+  presets: ["udeg", "samed", "no-edge", "no-fine"],
   examples: 3,
   phantoms: 60,
   progress: true,
@@ -47,10 +48,48 @@ export function bundledBrainData(): string {
   throw new Error("the bundled ITK brain slices (assets/data/itk-t1-brain) are missing from the package");
 }
 
-interface Domain {
+export interface DemoDataset {
+  /** Folder name of its runs. */
+  slug: string;
   name: string;
   description: string;
   data: string;
+}
+
+/**
+ * The demo's data: ultrasound-like phantoms (generated into OUT/data/ultrasound once) and the
+ * bundled ITK brain slices. The quality benchmark measures on the same sets.
+ */
+export function demoDatasets(
+  out: string,
+  log: (line: string) => void = () => {},
+  phantoms = 60,
+): DemoDataset[] {
+  const ultrasound = join(out, "data", "ultrasound");
+  if (!existsSync(join(ultrasound, "split.json"))) {
+    log(`generating ${phantoms} ultrasound-like phantoms in ${ultrasound} ...`);
+    writePhantomDataset(ultrasound, "ultrasound", {
+      count: phantoms,
+      size: 128,
+      seed: 2025,
+      difficulty: 0.5,
+    });
+  }
+  return [
+    {
+      slug: "ultrasound",
+      name: "Ultrasound-like phantoms",
+      description:
+        "Synthetic B-mode lesions with speckle, shadowing and partly missing edges: a domain the base model never saw.",
+      data: ultrasound,
+    },
+    {
+      slug: "itk-brain",
+      name: "ITK brain MRI",
+      description: "Real T1-weighted MRI slices with brain masks (Insight Toolkit example data, Apache-2.0).",
+      data: bundledBrainData(),
+    },
+  ];
 }
 
 function curves(runDir: string): { lossCurve: ReportRun["lossCurve"]; valCurve: ReportRun["valCurve"] } {
@@ -96,21 +135,61 @@ async function examplesOf(runDir: string, data: string, count: number): Promise<
   return out;
 }
 
-/**
- * The demo's training settings. The tiny base is small, so LoRA goes on every linear of every
- * block at rank 8 (q and v alone at rank 4 reached test Dice 0.61 on the brain slices after 30
- * epochs; all targets at rank 8, 0.79).
- */
-export function demoOverrides(preset: PresetName, epochs: number): Record<string, unknown> {
+/** The metrics the report shows, from an evaluation's means. */
+function reportMetrics(m: Summary["mean"]): ReportRun["metrics"] {
   return {
-    preset,
-    model: {
-      base: "tiny",
-      imageSize: 128,
-      lora: { targets: ["q", "k", "v", "proj", "mlp1", "mlp2"], rank: 8 },
-    },
-    train: { epochs, lr: 5e-3 },
+    dice: m.dice,
+    iou: m.iou,
+    hd95: m.hd95,
+    assd: m.assd,
+    bf1: m.bf1,
+    bf2: m.bf2,
+    ece: m.ece,
+    auroc_u: m.auroc_u,
+    ueo: m.ueo,
   };
+}
+
+/**
+ * The U-Net peer's row for a demo data set, from the package's last `npm run bench -- quality`
+ * (bench/results/quality.json: the same data, split, epochs and batches; PyTorch cannot run in
+ * the demo, which needs no Python), or null when that file lacks it or used other epochs.
+ */
+export function unetReference(
+  slug: string,
+  epochs: number,
+  path = join(packageRoot(), "bench", "results", "quality.json"),
+): ReportRun | null {
+  if (!existsSync(path)) return null;
+  const q = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown> & { epochs?: number };
+  const r = (q[slug] as Record<string, Record<string, number | null>> | undefined)?.unet;
+  if (!r || q.epochs !== epochs) return null;
+  const metric = (k: string) => (typeof r[k] === "number" ? (r[k] as number) : null);
+  return {
+    preset: "U-Net (peer)",
+    metrics: {
+      dice: metric("dice"),
+      iou: metric("iou"),
+      hd95: metric("hd95"),
+      assd: metric("assd"),
+      bf1: metric("bf1"),
+      bf2: metric("bf2"),
+      ece: metric("ece"),
+      auroc_u: metric("auroc_u"),
+      ueo: metric("ueo"),
+    },
+    lossCurve: [],
+    valCurve: [],
+    seconds: metric("train_seconds") ?? Number.NaN,
+    reference:
+      `a plain 2-D U-Net in PyTorch on the same split, epochs and batches, from \`npm run bench -- quality\` ` +
+      `(${String(q.machine ?? "")}, ${String(q.date ?? "").slice(0, 10)}); not trained by this demo`,
+  };
+}
+
+/** The demo's settings: `udeg train`'s defaults on the bundled base; only the epochs vary. */
+export function demoOverrides(preset: PresetName, epochs: number): Record<string, unknown> {
+  return { preset, model: { base: "tiny" }, train: { epochs } };
 }
 
 export async function runDemo(o: DemoOptions): Promise<string> {
@@ -121,29 +200,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   if (o.presets.length === 0) throw new ConfigError("--presets: give at least one preset");
   for (const preset of o.presets) resolveConfig({ overrides: demoOverrides(preset, o.epochs) });
   mkdirSync(o.out, { recursive: true });
-  const ultrasound = join(o.out, "data", "ultrasound");
-  if (!existsSync(join(ultrasound, "split.json"))) {
-    log(`generating ${o.phantoms} ultrasound-like phantoms in ${ultrasound} ...`);
-    writePhantomDataset(ultrasound, "ultrasound", {
-      count: o.phantoms,
-      size: 128,
-      seed: 2025,
-      difficulty: 0.5,
-    });
-  }
-  const domains: Domain[] = [
-    {
-      name: "Ultrasound-like phantoms",
-      description:
-        "Synthetic B-mode lesions with speckle, shadowing and partly missing edges: a domain the base model never saw.",
-      data: ultrasound,
-    },
-    {
-      name: "ITK brain MRI",
-      description: "Real T1-weighted MRI slices with brain masks (Insight Toolkit example data, Apache-2.0).",
-      data: bundledBrainData(),
-    },
-  ];
+  const domains = demoDatasets(o.out, log, o.phantoms);
   const total = domains.length * o.presets.length;
   let k = 0;
   const reportDomains: ReportDomain[] = [];
@@ -153,8 +210,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
     let examples: ReportExample[] = [];
     for (const preset of o.presets) {
       k++;
-      const slug = domain.data === ultrasound ? "ultrasound" : "itk-brain";
-      const runDir = join(o.out, "runs", slug, preset);
+      const runDir = join(o.out, "runs", domain.slug, preset);
       let summary = readRunSummary(runDir);
       if (summary) {
         log(`[${k}/${total}] ${domain.name} / ${preset}: already trained, reusing ${runDir}`);
@@ -178,19 +234,11 @@ export async function runDemo(o: DemoOptions): Promise<string> {
       );
       const m = ev.summary.mean;
       log(
-        `    test Dice ${m.dice?.toFixed(4)}  HD95 ${m.hd95?.toFixed(2)} px  AUROC(u) ${m.auroc_u?.toFixed(3) ?? "n/a"}  (${summary.seconds.toFixed(0)} s)`,
+        `    test Dice ${m.dice?.toFixed(4)}  HD95 ${m.hd95?.toFixed(2)} px  BF@1px ${m.bf1?.toFixed(3)}  AUROC(u) ${m.auroc_u?.toFixed(3) ?? "n/a"}  (${summary.seconds.toFixed(0)} s)`,
       );
       runs.push({
         preset,
-        metrics: {
-          dice: m.dice,
-          iou: m.iou,
-          hd95: m.hd95,
-          assd: m.assd,
-          ece: m.ece,
-          auroc_u: m.auroc_u,
-          ueo: m.ueo,
-        },
+        metrics: reportMetrics(m),
         ...curves(runDir),
         seconds: summary.seconds,
       });
@@ -204,6 +252,8 @@ export async function runDemo(o: DemoOptions): Promise<string> {
         examples = await examplesOf(runDir, domain.data, o.examples);
       }
     }
+    const peer = unetReference(domain.slug, o.epochs);
+    if (peer) runs.push(peer);
     reportDomains.push({ name: domain.name, description: domain.description, runs, examples, reliability });
   }
   const report: DemoReport = {
@@ -213,8 +263,8 @@ export async function runDemo(o: DemoOptions): Promise<string> {
     command: "udeg demo",
     totalSeconds: (performance.now() - t0) / 1000,
     notes: [
-      `Each run LoRA-adapts (all linears, rank 8) the bundled "tiny" base (a small SAM-architecture model pretrained on phantoms by \`udeg pretrain\`) for ${o.epochs} epochs at 128 px.`,
-      "samed = LoRA + cross-entropy + Dice only; no-edge = without the edge prompt generator; no-evidential = softmax instead of Dirichlet outputs.",
+      `Each run LoRA-adapts (all linears, rank 8: \`udeg train\`'s defaults) the bundled "tiny" base (a small SAM-architecture model pretrained on phantoms by \`udeg pretrain\`) for ${o.epochs} epochs at 128 px, keeping the epoch with the best Dice on the val part (held out of train).`,
+      "samed = LoRA + cross-entropy + Dice only (SAM's own decoder); no-edge = without the edge prompt generator; no-fine = without the pixel-precise decoding path.",
     ],
     domains: reportDomains,
   };

@@ -60,6 +60,8 @@ export interface ReportRun {
     iou: number | null;
     hd95: number | null;
     assd: number | null;
+    bf1: number | null;
+    bf2: number | null;
     ece: number | null;
     auroc_u: number | null;
     ueo: number | null;
@@ -68,6 +70,11 @@ export interface ReportRun {
   valCurve: { epoch: number; dice: number }[];
   /** Training time. */
   seconds: number;
+  /**
+   * A row measured elsewhere for reference (the U-Net peer of `npm run bench -- quality`): where
+   * and how, shown under its name. Such rows have no curves.
+   */
+  reference?: string;
 }
 
 export interface ReportDomain {
@@ -140,6 +147,7 @@ export const PRESET_INFO: Record<string, string> = {
   udeg: "full UDEG-Net: LoRA, edge prompts, evidential outputs, uncertainty-driven losses",
   samed: "SAMed baseline: LoRA + cross-entropy + Dice, no edge prompts, softmax outputs",
   "no-edge": "UDEG-Net without the edge prompt generator",
+  "no-fine": "UDEG-Net without the pixel-precise decoding path (masks from SAM's 4x token grid)",
   "no-evidential": "UDEG-Net with softmax instead of Dirichlet (evidential) outputs",
   "no-progressive": "UDEG-Net without the progressive uncertainty-driven edge loss",
   "no-calibration": "UDEG-Net without the accuracy-versus-uncertainty calibration loss",
@@ -207,6 +215,20 @@ const COLUMNS: Column[] = [
   },
   { key: "assd", label: "ASSD", better: "lower", digits: 2, help: "average symmetric boundary distance" },
   {
+    key: "bf1",
+    label: "BF@1px",
+    better: "higher",
+    digits: 3,
+    help: "boundary F-score: share of each contour within 1 pixel of the other, 0..1",
+  },
+  {
+    key: "bf2",
+    label: "BF@2px",
+    better: "higher",
+    digits: 3,
+    help: "boundary F-score at 2 pixels tolerance, 0..1",
+  },
+  {
     key: "ece",
     label: "ECE",
     better: "lower",
@@ -248,7 +270,7 @@ function metricsTable(domain: ReportDomain, colours: Map<string, string>): strin
       `<span class="dir" aria-label="${c.better} is better">${c.better === "higher" ? "↑" : "↓"}</span></th>`,
   ).join("");
   const rows = domain.runs.map((r) => {
-    const info = PRESET_INFO[r.preset];
+    const info = r.reference ?? PRESET_INFO[r.preset];
     const cells = COLUMNS.map((c) => {
       const v = cellValue(r, c.key);
       if (v === null) return '<td class="na" title="not defined for this run">–</td>';
@@ -310,12 +332,13 @@ function imageGrid(domain: ReportDomain, index: number): string {
 }
 
 async function curves(domain: ReportDomain, colours: Map<string, string>): Promise<string> {
-  const loss: LineSeries[] = domain.runs.map((r) => ({
+  const trained = domain.runs.filter((r) => !r.reference);
+  const loss: LineSeries[] = trained.map((r) => ({
     name: r.preset,
     colour: colours.get(r.preset)!,
     points: r.lossCurve.map((p) => ({ x: p.step, y: p.loss })),
   }));
-  const val: LineSeries[] = domain.runs.map((r) => ({
+  const val: LineSeries[] = trained.map((r) => ({
     name: r.preset,
     colour: colours.get(r.preset)!,
     points: r.valCurve.map((p) => ({ x: p.epoch, y: p.dice })),
@@ -332,7 +355,7 @@ async function curves(domain: ReportDomain, colours: Map<string, string>): Promi
     yScale: spread > 20 ? "log" : "linear",
   });
   const valSvg = await lineChartSvg({
-    title: "Validation Dice",
+    title: "Validation Dice (val part, held out of train)",
     xTitle: "epoch",
     yTitle: "Dice",
     series: val,

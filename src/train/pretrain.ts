@@ -54,7 +54,12 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
 function phantomMix(dir: string, kinds: readonly PhantomKind[], count: number, seed: number): void {
   const merged = { train: [] as string[], val: [] as string[], test: [] as string[] };
   kinds.forEach((kind, i) => {
-    writePhantomDataset(dir, kind, { count, size: 128, seed: seed * 100 + i, difficulty: PRETRAIN_DIFFICULTY });
+    writePhantomDataset(dir, kind, {
+      count,
+      size: 128,
+      seed: seed * 100 + i,
+      difficulty: PRETRAIN_DIFFICULTY,
+    });
     const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8")) as typeof merged;
     for (const part of ["train", "val", "test"] as const) merged[part].push(...split[part]);
   });
@@ -76,7 +81,8 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
     const data = join(work, "data");
     o.log(`generating ${o.count} phantoms each of ${PRETRAIN_KINDS.join(", ")} ...`);
     phantomMix(data, PRETRAIN_KINDS, o.count, o.seed);
-    const heads = Math.max(1, Math.round(o.width / 24));
+    // Heads of 24 (the bundled base: 96 = 4 x 24) or else of 32 channels.
+    const heads = o.width % 24 === 0 ? o.width / 24 : o.width % 32 === 0 ? o.width / 32 : 1;
     const config = resolveConfig({
       overrides: {
         preset: "udeg",
@@ -120,7 +126,9 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
       },
       createdAt: new Date().toISOString(),
     });
-    o.log(`base written to ${o.out} (val Dice ${summary.bestDice?.toFixed(4) ?? "n/a"}, ${minutes.toFixed(0)} min)`);
+    o.log(
+      `base written to ${o.out} (val Dice ${summary.bestDice?.toFixed(4) ?? "n/a"}, ${minutes.toFixed(0)} min)`,
+    );
     return manifest;
   } finally {
     rmSync(work, { recursive: true, force: true });

@@ -15,9 +15,7 @@ import {
   withValidation,
   writeSplit,
 } from "../data/index.js";
-import { argmaxLabels } from "../data/preprocess.js";
 import { HostTensor, NonFiniteLossError, type Schedule, warmupCosine, warmupPoly } from "../engine/index.js";
-import { dice } from "../eval/metrics/index.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
 import { Progress } from "../io/progress.js";
@@ -30,6 +28,7 @@ import { isStartedRun, type LogRecord, type RunSummary, runPath } from "../udeg/
 import { type ResolvedModel, resolveModel } from "../udeg/setup.js";
 import { sampleClicks } from "./clicks.js";
 import { buildTrainGraph, lossWeightInput, type TrainFeeds } from "./graph.js";
+import { partDice } from "./validation.js";
 
 export interface TrainOptions {
   data: string;
@@ -79,7 +78,7 @@ export function edgeTargets(
   return oneHot(edges, batch, 2, e, e);
 }
 
-function scheduleFor(config: UdegConfig, total: number): Schedule {
+export function scheduleFor(config: UdegConfig, total: number): Schedule {
   const t = config.train;
   const o = { lr: t.lr, totalSteps: total, warmupSteps: Math.round(t.warmupFraction * total) };
   return t.schedule === "cosine" ? warmupCosine(o) : warmupPoly(o);
@@ -98,7 +97,7 @@ export function tensorsOf(keys: readonly string[], values: readonly HostTensor[]
   return out;
 }
 
-/** Mean foreground Dice of a split with the current weights (argmax over classes). */
+/** Mean foreground Dice of a part of the split with the current weights (validation.ts). */
 export async function validationDice(
   resolved: ResolvedModel,
   weights: Map<string, HostTensor>,
@@ -106,41 +105,33 @@ export async function validationDice(
   part: "val" | "test",
   imageSize: number,
 ): Promise<number | null> {
-  const samples = ds.part(part);
-  if (samples.length === 0) return null;
+  if (ds.part(part).length === 0) return null;
   const infer = await buildInference(resolved.model, weights, 1);
-  const loader = new DataLoader(ds, samples, { batchSize: 1, imageSize, augment: false, prefetch: true });
-  const k = resolved.model.classes + 1;
-  let sum = 0;
-  let n = 0;
-  for await (const batch of loader.batches(0)) {
+  return partDice(ds, part, imageSize, resolved.model.classes + 1, async (images) => {
     const { probability } = await infer.fn.run({
-      image: new HostTensor("float32", [1, 3, imageSize, imageSize], batch.images),
+      image: new HostTensor("float32", [1, 3, imageSize, imageSize], images),
     });
-    const labels = argmaxLabels(probability!.data as Float32Array, k, imageSize * imageSize);
-    const { resizedHeight: rh, resizedWidth: rw } = batch.info[0]!;
-    for (let c = 1; c < k; c++) {
-      const pred = new Uint8Array(rh * rw);
-      const gt = new Uint8Array(rh * rw);
-      for (let y = 0; y < rh; y++) {
-        for (let x = 0; x < rw; x++) {
-          const i = y * imageSize + x;
-          pred[y * rw + x] = labels[i] === c ? 1 : 0;
-          gt[y * rw + x] = batch.masks[i] === c ? 1 : 0;
-        }
-      }
-      sum += dice(pred, gt);
-      n++;
-    }
-  }
-  return n ? sum / n : null;
+    return probability!.data as Float32Array;
+  });
+}
+
+/** The training batches: augmented (when the config says so), shuffled per epoch, full batches only. */
+export function trainingLoader(ds: Dataset, config: UdegConfig, imageSize: number): DataLoader {
+  return new DataLoader(ds, ds.part("train"), {
+    batchSize: config.train.batchSize,
+    imageSize,
+    augment: config.train.augment ? {} : false,
+    shuffle: true,
+    seed: config.train.seed,
+    dropLast: true,
+  });
 }
 
 /**
  * The dataset as the run trains on it: the dataset's split with a validation part (held out of
  * train, seeded, when the split has none), or, when resuming, the split the run wrote.
  */
-async function trainingDataset(
+export async function trainingDataset(
   data: string,
   run: string,
   config: UdegConfig,
@@ -198,14 +189,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   });
   const { step: trainer, keys } = graph;
 
-  const loader = new DataLoader(ds, trainSamples, {
-    batchSize: B,
-    imageSize: s,
-    augment: config.train.augment ? {} : false,
-    shuffle: true,
-    seed: config.train.seed,
-    dropLast: true,
-  });
+  const loader = trainingLoader(ds, config, s);
   const perEpoch = loader.length;
   const total = Math.min(config.train.maxSteps ?? Number.POSITIVE_INFINITY, config.train.epochs * perEpoch);
   const lrAt = scheduleFor(config, total);
@@ -361,12 +345,16 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     progress.note(`epoch ${epoch + 1}: loss ${lastLoss.toFixed(4)}${shown}${best}`);
     const patience = config.train.patience;
     if (patience !== null && sinceBest >= patience) {
-      log(`stopping after epoch ${epoch + 1}: no better val Dice in ${patience} validations (best ${bestDice?.toFixed(4)})`);
+      log(
+        `stopping after epoch ${epoch + 1}: no better val Dice in ${patience} validations (best ${bestDice?.toFixed(4)})`,
+      );
       break;
     }
     const maxMinutes = config.train.maxMinutes;
     if (maxMinutes !== null && (performance.now() - t0) / 60000 >= maxMinutes) {
-      log(`stopping after epoch ${epoch + 1}: the ${maxMinutes} min budget is spent (best val Dice ${bestDice?.toFixed(4)})`);
+      log(
+        `stopping after epoch ${epoch + 1}: the ${maxMinutes} min budget is spent (best val Dice ${bestDice?.toFixed(4)})`,
+      );
       break;
     }
   }

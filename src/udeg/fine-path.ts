@@ -10,7 +10,7 @@
 //
 // It comes in two halves, as SAM splits image and prompts: `fineImageSide` (once per image: the
 // stem, and with edges on, the full-resolution edge head) and `fineDecode` (per prompt set).
-// Widths are small on purpose: at 128 px with channels [8, 16] the path costs about 0.1 G
+// Widths are small on purpose: at 128 px with channels [16, 32] the path costs about 0.3 G
 // multiply-adds per image, against about 0.2 G for the tiny base's ViT (BENCHMARKS.md has the
 // measured step times).
 import { add, concat, conv, gelu, matmul, reshape, resizeBilinear, type Tensor } from "../engine/index.js";
@@ -61,7 +61,9 @@ export function fineImageSide(
   const stem2 = gelu(conv3(p.scope("stem2"), stem1, c2, 2));
   if (!edgeFeatures) return { detail: { full: stem1, half: stem2 }, edgeLogits: null };
   const e2 = gelu(conv3(p.scope("edge2"), concat([stem2, resizeTo(edgeFeatures, s / 2)], 1), c2));
-  const e1 = gelu(conv3(p.scope("edge1"), concat([resizeTo(conv1(p.scope("edge_up"), e2, c1), s), stem1], 1), c1));
+  const e1 = gelu(
+    conv3(p.scope("edge1"), concat([resizeTo(conv1(p.scope("edge_up"), e2, c1), s), stem1], 1), c1),
+  );
   return { detail: { full: e1, half: e2 }, edgeLogits: conv1(p.scope("edge_head"), e1, 2) };
 }
 
@@ -80,7 +82,9 @@ export function fineDecode(
   const s = detail.full.shape[2]!;
   const c8 = upscaled.shape[1]!;
   const half = gelu(conv3(p.scope("fuse2"), concat([resizeTo(upscaled, s / 2), detail.half], 1), c2));
-  const full = gelu(conv3(p.scope("fuse1"), concat([resizeTo(conv1(p.scope("reduce"), half, c1), s), detail.full], 1), c1));
+  const full = gelu(
+    conv3(p.scope("fuse1"), concat([resizeTo(conv1(p.scope("reduce"), half, c1), s), detail.full], 1), c1),
+  );
   const delta = conv1(p.scope("out"), full, c8); // zero at the start (udeg/init.ts)
   const b = Math.max(upscaled.shape[0]!, detail.full.shape[0]!);
   const features = add(resizeTo(upscaled, s), delta); // [B, C/8, S, S]

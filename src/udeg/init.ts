@@ -25,7 +25,8 @@ const EMBEDDING = /(iou_token|mask_tokens|point_embeddings\.\d+|not_a_point_embe
  * Things that start at zero: SAM's position tables, the edge generator's dense head and the fine
  * path's last conv (so both start neutral: the plain decoder's masks).
  */
-const ZERO = /(pos_embed|rel_pos_[hw]|udeg\.edge\.dense\.(weight|bias)|udeg\.fine\.out\.(weight|bias)|udeg\.sparse_tokens)$/;
+const ZERO =
+  /(pos_embed|rel_pos_[hw]|udeg\.edge\.dense\.(weight|bias)|udeg\.fine\.out\.(weight|bias)|udeg\.sparse_tokens)$/;
 
 function normal(shape: readonly number[], random: () => number, std: number): HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);

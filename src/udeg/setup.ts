@@ -5,7 +5,13 @@ import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { HostTensor } from "../engine/index.js";
 import { readSafetensors, toFloat32 } from "../io/index.js";
 import { packageAsset } from "../io/package-files.js";
-import { loadConfigFile, SAM_PRESETS, type SamConfig, type SamPreset } from "../sam/config.js";
+import {
+  loadConfigFile,
+  SAM_PRESETS,
+  type SamConfig,
+  type SamPreset,
+  validateConfig,
+} from "../sam/config.js";
 import { loadSam } from "../sam/model.js";
 import type { UdegConfig } from "./config.js";
 import { adaptDecoderToClasses, completeWeights, udegWeightShapes } from "./init.js";
@@ -56,12 +62,16 @@ export function fingerprint(path: string): string {
 function samArch(config: UdegConfig): SamConfig {
   const arch = config.model.samArch;
   const base = arch in SAM_PRESETS ? SAM_PRESETS[arch as SamPreset] : loadConfigFile(arch);
-  return { ...base, imageSize: config.model.imageSize };
+  const cfg = { ...base, imageSize: config.model.imageSize };
+  validateConfig(cfg, `${arch} at --image-size ${config.model.imageSize}`);
+  return cfg;
 }
 
 /** The SAM architecture of a from-scratch model. */
 export function scratchArch(config: UdegConfig): SamConfig {
-  return { ...SAM_PRESETS.vit_b, ...config.model.scratch, imageSize: config.model.imageSize };
+  const cfg = { ...SAM_PRESETS.vit_b, ...config.model.scratch, imageSize: config.model.imageSize };
+  validateConfig(cfg, "model.scratch (with model.imageSize)");
+  return cfg;
 }
 
 function modelOptions(config: UdegConfig, cfg: SamConfig, classes: number, lora: boolean): UdegModelOptions {
@@ -114,10 +124,13 @@ export function resolveModel(config: UdegConfig, classes: number): ResolvedModel
       source = readWeights(file);
       base = { kind: "bundled", path: file, fingerprint: fingerprint(file) };
     }
-    const model = modelOptions(config, cfg, classes, true);
+    const mode = config.model.encoder;
+    const model = modelOptions(config, cfg, classes, mode === "lora");
     const shapes = udegWeightShapes(model);
     const weights = completeWeights(adaptDecoderToClasses(source, shapes, seed), shapes, seed);
-    const trainable = (k: string) => !k.startsWith("image_encoder.");
+    // LoRA trains its adapters (not image_encoder.* weights: their keys are lora.*); "full"
+    // trains the encoder too; "frozen" trains the decoder and UDEG-Net's parts only.
+    const trainable = mode === "full" ? () => true : (k: string) => !k.startsWith("image_encoder.");
     return { model, weights, trainable, base };
   }
   const cfg = scratchArch(config);

@@ -11,6 +11,7 @@ import {
   type Phantom,
   type PhantomKind,
   shapes,
+  smallStructures,
   ultrasoundLesion,
   writePhantomDataset,
 } from "../../src/data/index.js";
@@ -128,7 +129,9 @@ describe("phantoms: every kind", () => {
           fg += v;
         }
         const frac = fg / (size * size);
-        assert.ok(frac > 0.003 && frac < 0.6, `${kind} seed ${seed}: mask fraction ${frac}`);
+        // Small structures can be a single 3 px lesion: about 7 pixels of 128 x 128.
+        const least = kind === "small-structures" ? 2 / (size * size) : 0.003;
+        assert.ok(frac >= least && frac < 0.6, `${kind} seed ${seed}: mask fraction ${frac}`);
         assert.ok(Math.abs(frac - p.meta.maskFraction) < 1e-12);
         assert.equal(p.meta.seed, seed);
         assert.equal(p.meta.size, size);
@@ -286,6 +289,49 @@ describe("phantoms: shapes", () => {
     const one = shapes({ seed: 4, maxShapes: 1, kinds: ["rectangle"] });
     assert.equal(one.meta.shapes.length, 1);
     assert.equal(one.meta.shapes[0]!.kind, "rectangle");
+  });
+});
+
+describe("phantoms: small structures", () => {
+  test("lesions 3-15 px across, strands 1-3 px wide: small objects, darker or brighter than tissue", () => {
+    let lesions = 0;
+    let strands = 0;
+    for (let seed = 0; seed < 12; seed++) {
+      const p = smallStructures({ seed, size: 128, difficulty: 0.3 });
+      for (const l of p.meta.lesions) {
+        assert.ok(l.diameter >= 3 * 0.7 && l.diameter <= 15, `lesion diameter ${l.diameter}`);
+        lesions++;
+      }
+      strands += p.meta.strands;
+      // Nothing the mask holds is large: under 4 % of the image.
+      assert.ok(p.meta.maskFraction < 0.04, `mask fraction ${p.meta.maskFraction}`);
+      // The structures differ from the tissue around them.
+      const n = 128 * 128;
+      let inside = 0;
+      let ring = 0;
+      let nIn = 0;
+      let nRing = 0;
+      for (let y = 2; y < 126; y++) {
+        for (let x = 2; x < 126; x++) {
+          const i = y * 128 + x;
+          if (p.mask.data[i]) {
+            inside += p.image.data[i]!;
+            nIn++;
+          } else if (
+            p.mask.data[i - 2] ||
+            p.mask.data[i + 2] ||
+            p.mask.data[i - 256] ||
+            p.mask.data[i + 256]
+          ) {
+            ring += p.image.data[i]!;
+            nRing++;
+          }
+        }
+      }
+      assert.ok(Math.abs(inside / nIn - ring / nRing) > 3, `seed ${seed}: structure vs surroundings`);
+      assert.equal(p.image.data.length, 3 * n);
+    }
+    assert.ok(lesions >= 12 && strands >= 6, `${lesions} lesions, ${strands} strands over 12 seeds`);
   });
 });
 

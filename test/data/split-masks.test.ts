@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { DatasetError } from "../../src/data/errors.js";
 import { countValues, detectConvention, maskChannel, toClassIndices } from "../../src/data/masks.js";
-import { makeSplit, resolveSplit, stripExtension, writeSplit } from "../../src/data/split.js";
+import { makeSplit, resolveSplit, stripExtension, withValidation, writeSplit } from "../../src/data/split.js";
 import { tempDir } from "./helpers.js";
 
 const tmp = tempDir("split");
@@ -22,6 +22,26 @@ describe("splits", () => {
     assert.deepEqual(makeSplit(["a"], 0), { train: ["a"], val: [], test: [] });
     assert.deepEqual(makeSplit(["a", "b"], 0, [0.5, 0, 0.5]).train.length, 1);
     assert.throws(() => makeSplit(groups, 0, [0, 0, 0]), DatasetError);
+  });
+
+  test("withValidation: 10 % of train held out (seeded, at least one) only when there is no val part", () => {
+    const split = { train: groups.slice(0, 42), val: [], test: groups.slice(42, 59) };
+    const v = withValidation(split, 0);
+    assert.equal(v.val.length, 4, "round(42 * 0.1)");
+    assert.equal(v.train.length, 38);
+    assert.deepEqual([...v.train, ...v.val].sort(), split.train, "a partition of train");
+    assert.deepEqual(v.test, split.test, "test untouched");
+    assert.deepEqual(withValidation(split, 0), v, "deterministic");
+    assert.notDeepEqual(withValidation(split, 1).val, v.val, "seed-dependent");
+    assert.deepEqual(
+      withValidation({ train: ["a", "b"], val: [], test: [] }, 0).val.length,
+      1,
+      "at least one",
+    );
+    const has = { train: ["a", "b", "c"], val: ["d"], test: [] };
+    assert.equal(withValidation(has, 0), has, "an existing val part is kept");
+    const single = { train: ["a"], val: [], test: [] };
+    assert.equal(withValidation(single, 0), single, "nothing to hold out from one sample");
   });
 
   test("resolveSplit: extensions optional, unknown names and overlaps are errors", () => {

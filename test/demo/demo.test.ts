@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { DEFAULT_DEMO, runDemo } from "../../src/demo/demo.js";
+import { DEFAULT_DEMO, runDemo, unetReference } from "../../src/demo/demo.js";
 import { DEFAULT_PRETRAIN, pretrain } from "../../src/train/pretrain.js";
 import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
@@ -69,4 +69,30 @@ test("udeg pretrain writes a base (weights, config, manifest) that --base can ad
   });
   const s = await train({ data, out: join(dir, "..", "run"), config, progress: false, log: () => {} });
   assert.equal(s.steps, 1);
+});
+
+test("the report's U-Net row comes from the quality benchmark's results, only for the same epochs", () => {
+  const dir = mkdtempSync(join(tmpdir(), "udeg-q-"));
+  const path = join(dir, "quality.json");
+  writeFileSync(
+    path,
+    JSON.stringify({
+      "itk-brain": { unet: { dice: 0.87, hd95: 5.5, bf1: 0.71, train_seconds: 1000 } },
+      epochs: 30,
+      machine: "AMD EPYC, 2 cores",
+      date: "2026-12-06T08:00:00.000Z",
+    }),
+  );
+  const row = unetReference("itk-brain", 30, path);
+  assert.ok(row);
+  assert.equal(row.metrics.dice, 0.87);
+  assert.equal(row.metrics.bf1, 0.71);
+  assert.equal(row.metrics.ece, null, "what the benchmark did not record is missing, not invented");
+  assert.match(
+    row.reference!,
+    /npm run bench -- quality.*AMD EPYC, 2 cores, 2026-12-06.*not trained by this demo/,
+  );
+  assert.equal(unetReference("itk-brain", 12, path), null, "other epochs: not comparable");
+  assert.equal(unetReference("ultrasound", 30, path), null, "no row for that set");
+  assert.equal(unetReference("itk-brain", 30, join(dir, "missing.json")), null);
 });

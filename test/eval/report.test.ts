@@ -68,6 +68,8 @@ function run(preset: string, dice: number, seconds: number, seed: number): Repor
       iou: dice / (2 - dice),
       hd95: 10 * (1 - dice),
       assd: 3 * (1 - dice),
+      bf1: dice - 0.3,
+      bf2: dice - 0.1,
       ece: preset === "udeg" ? 0.0123 : 0.0456,
       auroc_u: preset === "udeg" ? 0.912 : null,
       ueo: 0.4 + 0.1 * dice,

@@ -105,8 +105,36 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   assert.equal(uncVol.header.datatype, "float32");
 });
 
+test("without a val part, 10 % of train is held out; the best val epoch is kept; patience stops the run", async () => {
+  const data = sliceDataset({ train: FOUR.concat(["slice_025", "slice_035"]), test: ["slice_045"] });
+  const out = runDir();
+  const config = resolveConfig({ overrides: smallConfig({ lr: 5e-3, epochs: 12, patience: 2 }) });
+  const summary = await train({ data, out, config, progress: false, log: quiet });
+  const split = JSON.parse(readFileSync(runPath(out, "split"), "utf8"));
+  assert.equal(split.val.length, 1, "round(6 * 0.1) = 1 held out, written to the run");
+  assert.equal(split.train.length, 5);
+  assert.deepEqual(split.test, ["slice_045"]);
+  const epochs = readFileSync(runPath(out, "log"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.type === "epoch");
+  const best = epochs.reduce((b, r) => (r.val_dice > b.val_dice ? r : b));
+  assert.equal(summary.bestDice, best.val_dice, "summary holds the best val Dice");
+  const meta = readSafetensors(runPath(out, "model")).metadata;
+  assert.equal(Number(meta.step), best.step, "model.safetensors is the best epoch's");
+  assert.equal(Number(meta.val_dice), best.val_dice);
+  const bestIndex = epochs.indexOf(best);
+  assert.ok(
+    epochs.length <= bestIndex + 1 + 2,
+    `stopped within patience of the best (${epochs.length} epochs)`,
+  );
+  if (epochs.length < 12)
+    assert.equal(epochs.length, bestIndex + 1 + 2, "an early stop waited exactly 2 epochs");
+});
+
 test("resume after a kill gives the same result as an unbroken run", async () => {
-  const data = sliceDataset({ train: FOUR });
+  const data = sliceDataset({ train: FOUR, val: ["slice_035"] });
   const config = resolveConfig({ overrides: smallConfig({ epochs: 3, augment: true, lr: 3e-3 }) });
   const unbroken = runDir();
   await train({ data, out: unbroken, config, progress: false, log: quiet });

@@ -4,7 +4,7 @@
 // near 0.5. Boundaries are the surface pixels of conventions.ts (a foreground pixel with a
 // background 4-neighbour or on the image border); distances are exact Euclidean, in pixels.
 // Both boundaries empty: 1; exactly one empty: 0.
-import { type NumArray, type Shape2D } from "./conventions.js";
+import type { NumArray, Shape2D } from "./conventions.js";
 import { squaredDistanceTransform, surfaceMask } from "./surface.js";
 
 export interface BoundaryScore {
@@ -27,7 +27,12 @@ function within(from: Uint8Array, toSquared: Float64Array, tolerance: number): n
 }
 
 /** BF score of binary masks pred and gt (non-zero = foreground) at a tolerance in pixels. */
-export function boundaryScore(pred: NumArray, gt: NumArray, shape: Shape2D, tolerance: number): BoundaryScore {
+export function boundaryScore(
+  pred: NumArray,
+  gt: NumArray,
+  shape: Shape2D,
+  tolerance: number,
+): BoundaryScore {
   const bp = surfaceMask(pred, shape);
   const bg = surfaceMask(gt, shape);
   const np = bp.reduce((a, b) => a + b, 0);
