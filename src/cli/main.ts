@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { packageRoot } from "../io/package-files.js";
 import { addDemoCommands } from "./demo.js";
+import { addDoctorCommand } from "./doctor.js";
 import { addSamCommands } from "./sam-predict.js";
 import { addServeCommand } from "./serve.js";
 import { addUdegCommands } from "./udeg-commands.js";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   addUdegCommands(program);
   addSamCommands(program);
   addServeCommand(program);
+  addDoctorCommand(program);
   return program;
 }
 

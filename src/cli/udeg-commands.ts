@@ -24,7 +24,7 @@ interface TrainFlags {
   lr?: number;
   imageSize?: number;
   seed?: number;
-  device?: "cpu" | "webgpu";
+  device?: "cpu" | "webgpu" | "cuda";
   resume?: boolean;
   progress?: boolean;
 }
@@ -78,7 +78,7 @@ export function addUdegCommands(program: Command): void {
     .option("--lr <x>", "peak learning rate", positiveNumber("--lr"))
     .option("--image-size <n>", "model input size (longest side, padded square)", positiveInt("--image-size"))
     .option("--seed <n>", "seed of the split, order and augmentation", integer("--seed"))
-    .option("--device <name>", "cpu | webgpu")
+    .option("--device <name>", "cpu | webgpu | cuda (`udeg doctor` says which work here)")
     .option("--resume", "continue the run in --out where it stopped")
     .option("--no-progress", "no progress bar (logs only)")
     .action(async (f: TrainFlags) => {

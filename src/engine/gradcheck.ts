@@ -5,7 +5,7 @@
 // the graph's own vector-Jacobian product grad(y, x, seed = r).
 import { grad } from "./autodiff.js";
 import { randomTensor, rng } from "./random.js";
-import { compile } from "./runtime.js";
+import { compile, type RuntimeOptions } from "./runtime.js";
 import { type DType, Graph, HostTensor, type Tensor } from "./tensor.js";
 
 export interface GradInputSpec {
@@ -26,6 +26,8 @@ export interface GradCheckOptions {
   /** At most this many elements per input are perturbed (chosen evenly). */
   maxElements?: number;
   seed?: number;
+  /** Where the graphs run (default: the CPU provider). */
+  runtime?: RuntimeOptions;
 }
 
 export interface GradCheckMismatch {
@@ -58,8 +60,8 @@ export async function gradCheck(
   );
   const wrt = inputs.filter((_, i) => checked[i]);
   const grads = grad(y, wrt, g.constant(r));
-  const forward = await compile(inputs, [y]);
-  const backward = await compile(inputs, grads);
+  const forward = await compile(inputs, [y], options.runtime);
+  const backward = await compile(inputs, grads, options.runtime);
 
   const feeds = specs.map((s) => s.data ?? randomTensor(s.shape, random, s.range));
   const named = (values: readonly HostTensor[]) =>

@@ -13,8 +13,10 @@ import {
   type CompiledFunction,
   checkFeedNames,
   compile,
+  type DeviceTensor,
   type NamedTensors,
   type RuntimeOptions,
+  type Transfer,
 } from "./runtime.js";
 import { HostTensor, type Tensor } from "./tensor.js";
 
@@ -122,13 +124,42 @@ function stepInputNames(tag: number) {
 type StepInputNames = ReturnType<typeof stepInputNames>;
 
 export class TrainStep {
+  /**
+   * On a GPU provider: the parameters and both moments as the last step left them in GPU memory.
+   * They go back in as the next step's inputs, so a step moves only the batch up and the loss
+   * terms down; `state` is then out of date until `sync()`.
+   */
+  private device: { params: DeviceTensor[]; m: DeviceTensor[]; v: DeviceTensor[] } | null = null;
+  /** Bytes the last step moved between host and device. */
+  lastTransfer: Transfer = { up: 0, down: 0 };
+
   private constructor(
     private readonly fn: CompiledFunction,
     private readonly spec: TrainStepSpec,
     private readonly opts: Required<Omit<AdamWOptions, "clipNorm">> & { clipNorm?: number },
+    /** Parameters and AdamW state on the host: current after `sync()` (always, on the CPU). */
     readonly state: OptimizerState,
     private readonly IN: StepInputNames,
   ) {}
+
+  /** Brings the state the GPU holds back to the host (a no-op on the CPU) and returns it. */
+  async sync(): Promise<OptimizerState> {
+    const d = this.device;
+    if (d) {
+      const all = async (ts: DeviceTensor[]) => Promise.all(ts.map((t) => t.download()));
+      [this.state.params, this.state.m, this.state.v] = await Promise.all([
+        all(d.params),
+        all(d.m),
+        all(d.v),
+      ]);
+    }
+    return this.state;
+  }
+
+  /** The step function's outputs (loss, updates, norm, extras): its graph, for `fallbackNodes`. */
+  get outputs(): readonly Tensor[] {
+    return this.fn.outputs;
+  }
 
   /** The names `step` takes: spec.inputs' names. */
   get inputNames(): string[] {
@@ -217,9 +248,15 @@ export class TrainStep {
       outputs.push(t);
       outputNames.push(OUT.extra(name));
     }
+    // On a GPU the updated parameters and moments stay there (the step's own inputs next time).
+    const keepOnDevice =
+      opts.update === "graph" && runtime.ep === "webgpu"
+        ? outputNames.filter((n) => /^(param|adam_[mv])_out\./.test(n))
+        : [];
     const fn = await compile([...spec.params, ...spec.inputs, ...hyper, ...stateInputs], outputs, {
       ...runtime,
       outputNames,
+      keepOnDevice,
     });
     const zeros = () => spec.params.map((p) => HostTensor.zeros(p.shape));
     const state: OptimizerState = { step: 0, params: initial.map((t) => copyOf(t)), m: zeros(), v: zeros() };
@@ -234,23 +271,33 @@ export class TrainStep {
     const t = s.step + 1;
     const [b1, b2] = this.opts.betas;
     const scalar = (x: number) => HostTensor.float32([x], []);
-    const feeds: NamedTensors = { ...inputs, [IN.lr]: scalar(lr) };
+    const feeds: Record<string, HostTensor | DeviceTensor> = { ...inputs, [IN.lr]: scalar(lr) };
+    const d = this.device;
     this.spec.params.forEach((p, i) => {
-      feeds[p.name!] = s.params[i]!;
+      feeds[p.name!] = d ? d.params[i]! : s.params[i]!;
     });
     if (this.opts.update === "graph") {
       feeds[IN.bc1] = scalar(1 - b1 ** t);
       feeds[IN.bc2] = scalar(1 - b2 ** t);
       s.m.forEach((m, i) => {
-        feeds[IN.m(i)] = m;
-        feeds[IN.v(i)] = s.v[i]!;
+        feeds[IN.m(i)] = d ? d.m[i]! : m;
+        feeds[IN.v(i)] = d ? d.v[i]! : s.v[i]!;
       });
     }
-    const out = await this.fn.run(feeds);
+    const { host: out, device, transfer } = await this.fn.runOnDevice(feeds);
+    this.lastTransfer = transfer;
     const result = this.result(out);
-    if (!Number.isFinite(result.loss)) throw new NonFiniteLossError(t, result.loss, result.extras);
     const n = this.spec.params.length;
-    if (this.opts.update === "graph") {
+    const updated = (name: (i: number) => string) => Array.from({ length: n }, (_, i) => device[name(i)]!);
+    if (!Number.isFinite(result.loss)) {
+      // The state stays as it was: drop what this step left on the device.
+      for (const t of Object.values(device)) t.dispose();
+      throw new NonFiniteLossError(t, result.loss, result.extras);
+    }
+    if (this.opts.update === "graph" && device[OUT.param(0)]) {
+      if (d) for (const x of [...d.params, ...d.m, ...d.v]) x.dispose();
+      this.device = { params: updated(OUT.param), m: updated(OUT.m), v: updated(OUT.v) };
+    } else if (this.opts.update === "graph") {
       s.params = Array.from({ length: n }, (_, i) => out[OUT.param(i)]!);
       s.m = Array.from({ length: n }, (_, i) => out[OUT.m(i)]!);
       s.v = Array.from({ length: n }, (_, i) => out[OUT.v(i)]!);
@@ -295,6 +342,8 @@ export class TrainStep {
     check(state.params, "params");
     check(state.m, "m");
     check(state.v, "v");
+    if (this.device) for (const x of [...this.device.params, ...this.device.m, ...this.device.v]) x.dispose();
+    this.device = null;
     this.state.step = state.step;
     this.state.params = state.params.map(copyOf);
     this.state.m = state.m.map(copyOf);

@@ -6,7 +6,8 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { buildModel, type ExportOptions, encodeModel } from "./onnx.js";
-import { type DType, HostTensor, type Tensor } from "./tensor.js";
+import { identity } from "./ops/elementwise.js";
+import { type DType, Graph, HostTensor, type Tensor } from "./tensor.js";
 
 export type ExecutionProvider = "cpu" | "webgpu" | "cuda";
 
@@ -21,6 +22,11 @@ export interface RuntimeOptions {
   optimization?: "disabled" | "basic" | "extended" | "all";
   logVerbose?: boolean;
   /**
+   * Let nodes the execution provider has no kernel for run on the CPU instead (default true).
+   * false makes session creation fail instead: how the tests prove a graph stays on the GPU.
+   */
+  cpuFallback?: boolean;
+  /**
    * onnxruntime's CPU memory arena (default on). The arena grows in power-of-two steps and never
    * shrinks; turning it off trades a little speed for a lower peak on large models.
    */
@@ -31,6 +37,7 @@ const ortType: Record<DType, ort.Tensor.Type> = {
   float32: "float32",
   float16: "float16",
   int64: "int64",
+  int32: "int32",
   bool: "bool",
   uint8: "uint8",
 };
@@ -55,11 +62,88 @@ function sessionOptions(o: RuntimeOptions): ort.InferenceSession.SessionOptions 
     profileFilePrefix: o.profilePrefix,
     logSeverityLevel: o.logVerbose ? 0 : 3,
     enableCpuMemArena: o.cpuMemArena ?? true,
+    ...(o.cpuFallback === false ? { extra: { session: { disable_cpu_ep_fallback: "1" } } } : {}),
   };
+}
+
+/** onnxruntime's message when a node would need the CPU and fallback is forbidden. */
+const FALLBACK_REFUSED = /fallback to CPU EP has been explicitly disabled/;
+
+/** Whether an error is onnxruntime refusing a graph whose nodes would fall back to the CPU. */
+export function isFallbackRefused(err: unknown): boolean {
+  return FALLBACK_REFUSED.test(String((err as Error)?.message ?? err));
+}
+
+/**
+ * Whether a serialised model runs on `ep` without any node falling back to the CPU (graph
+ * optimisations on, as `compile` runs it). Throws on any other session error.
+ */
+export async function runsWithoutFallback(bytes: Uint8Array, ep: ExecutionProvider): Promise<boolean> {
+  try {
+    const session = await ort.InferenceSession.create(
+      bytes,
+      sessionOptions({ ep, threads: 1, cpuFallback: false, cpuMemArena: false }),
+    );
+    await session.release();
+    return true;
+  } catch (err) {
+    if (isFallbackRefused(err)) return false;
+    throw err;
+  }
 }
 
 /** Graph inputs or outputs by name. */
 export type NamedTensors = Record<string, HostTensor>;
+
+/**
+ * A tensor left in the GPU's memory by a run (WebGPU provider): fed back to the next run without
+ * a trip through the host. `download` copies it to the host (through a small identity session:
+ * onnxruntime-node 1.30 aborts the process on getData() of a GPU buffer).
+ */
+export class DeviceTensor {
+  constructor(
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    readonly ep: ExecutionProvider,
+    /** The runtime's tensor; only this module looks inside. */
+    readonly value: ort.Tensor,
+  ) {}
+
+  get bytes(): number {
+    return this.shape.reduce((a, b) => a * b, 1) * BYTES[this.dtype];
+  }
+
+  async download(): Promise<HostTensor> {
+    const key = `${this.ep}|${this.dtype}|${this.shape.join(",")}`;
+    let session = downloaders.get(key);
+    if (!session) {
+      const g = new Graph();
+      const x = g.input("x", this.shape, this.dtype);
+      const bytes = encodeModel(buildModel([x], [identity(x)], { outputNames: ["y"] }));
+      session = ort.InferenceSession.create(bytes, {
+        ...sessionOptions({ ep: this.ep, threads: 1, optimization: "disabled" }),
+        preferredOutputLocation: "cpu",
+      });
+      downloaders.set(key, session);
+    }
+    const out = await (await session).run({ x: this.value });
+    return fromOrt(out.y!, this.dtype);
+  }
+
+  /** Frees the GPU memory; the tensor is unusable after. */
+  dispose(): void {
+    this.value.dispose();
+  }
+}
+
+const BYTES: Record<DType, number> = { float32: 4, float16: 2, int64: 8, int32: 4, bool: 1, uint8: 1 };
+const downloaders = new Map<string, Promise<ort.InferenceSession>>();
+
+/** Bytes a run moved between the host and the device. */
+export interface Transfer {
+  up: number;
+  down: number;
+}
 
 /**
  * A function compiled from a graph. Feeds and results are HostTensors by name: the graph
@@ -76,13 +160,26 @@ export class CompiledFunction {
     readonly outputs: readonly Tensor[],
     readonly inputNames: readonly string[],
     readonly outputNames: readonly string[],
+    /** The provider the session runs on. */
+    readonly ep: ExecutionProvider = "cpu",
   ) {
     this.byName = new Map(inputs.map((t, i) => [inputNames[i]!, t]));
   }
 
   async run(feeds: Readonly<NamedTensors>): Promise<NamedTensors> {
+    return (await this.runOnDevice(feeds)).host;
+  }
+
+  /**
+   * Run with some inputs already on the device; the outputs compiled with `keepOnDevice` come back
+   * as DeviceTensors, the others on the host. `transfer` counts the bytes that crossed.
+   */
+  async runOnDevice(
+    feeds: Readonly<Record<string, HostTensor | DeviceTensor>>,
+  ): Promise<{ host: NamedTensors; device: Record<string, DeviceTensor>; transfer: Transfer }> {
     checkFeedNames(Object.keys(feeds), this.inputNames, "run");
     const ortFeeds: Record<string, ort.Tensor> = {};
+    const transfer: Transfer = { up: 0, down: 0 };
     for (const [name, f] of Object.entries(feeds)) {
       const t = this.byName.get(name)!;
       if (
@@ -92,14 +189,25 @@ export class CompiledFunction {
       ) {
         throw new Error(`run: input "${name}" must be ${t.dtype}[${t.shape}], got ${f.dtype}[${f.shape}]`);
       }
-      ortFeeds[name] = toOrt(f);
+      if (f instanceof DeviceTensor) ortFeeds[name] = f.value;
+      else {
+        ortFeeds[name] = toOrt(f);
+        transfer.up += f.data.byteLength;
+      }
     }
     const result = await this.session.run(ortFeeds);
-    const out: NamedTensors = {};
+    const host: NamedTensors = {};
+    const device: Record<string, DeviceTensor> = {};
     this.outputNames.forEach((name, i) => {
-      out[name] = fromOrt(result[name]!, this.outputs[i]!.dtype);
+      const t = result[name]!;
+      const { dtype, shape } = this.outputs[i]!;
+      if (t.location === "gpu-buffer") device[name] = new DeviceTensor(dtype, shape, this.ep, t);
+      else {
+        host[name] = fromOrt(t, dtype);
+        transfer.down += host[name].data.byteLength;
+      }
     });
-    return out;
+    return { host, device, transfer };
   }
 
   /** Stop profiling and return the profile file's path (when compiled with profilePrefix). */
@@ -112,6 +220,8 @@ export interface CompileOptions
   extends RuntimeOptions,
     Pick<ExportOptions, "metadata" | "externalThreshold"> {
   outputNames?: readonly string[];
+  /** Outputs to leave in GPU memory (WebGPU provider), for feeding back to the next run. */
+  keepOnDevice?: readonly string[];
 }
 
 /** Above this many bytes of weights, they go to ONNX external data and the arena is off. */
@@ -142,7 +252,18 @@ export async function compile(
     });
     const bytes = encodeModel(model);
     const usesExternal = model.graph!.initializer!.some((t) => (t.externalData?.length ?? 0) > 0);
-    const opts = sessionOptions({ ...options, cpuMemArena: options.cpuMemArena ?? !usesExternal });
+    const ep = options.ep ?? "cpu";
+    const keep = new Set(options.keepOnDevice ?? []);
+    const opts: ort.InferenceSession.SessionOptions = {
+      ...sessionOptions({ ...options, cpuMemArena: options.cpuMemArena ?? !usesExternal }),
+      ...(keep.size && ep === "webgpu"
+        ? {
+            preferredOutputLocation: Object.fromEntries(
+              outputNames.map((n) => [n, keep.has(n) ? ("gpu-buffer" as const) : ("cpu" as const)]),
+            ),
+          }
+        : {}),
+    };
     if (usesExternal) {
       // External data is resolved relative to the model file, so the model goes to disk too. The
       // bytes no longer identify the weights, so such sessions are not cached. The runtime has
@@ -150,7 +271,7 @@ export async function compile(
       const path = join(externalDir, "model.onnx");
       writeFileSync(path, bytes);
       const session = await ort.InferenceSession.create(path, opts);
-      return new CompiledFunction(session, inputs, outputs, inputNames, outputNames);
+      return new CompiledFunction(session, inputs, outputs, inputNames, outputNames, ep);
     }
     const key = `${createHash("sha256").update(bytes).digest("hex")}|${JSON.stringify(opts)}`;
     let session = sessionCache.get(key);
@@ -159,7 +280,7 @@ export async function compile(
       sessionCache.set(key, session);
       session.catch(() => sessionCache.delete(key));
     }
-    return new CompiledFunction(await session, inputs, outputs, inputNames, outputNames);
+    return new CompiledFunction(await session, inputs, outputs, inputNames, outputNames, ep);
   } finally {
     rmSync(externalDir, { recursive: true, force: true });
   }

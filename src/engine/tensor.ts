@@ -7,9 +7,13 @@
 
 import { halfToFloat32 } from "./half.js";
 
-export type DType = "float32" | "float16" | "int64" | "bool" | "uint8";
+/**
+ * int32 is there for the GPU: onnxruntime's WebGPU provider computes on int32 but has no int64
+ * arithmetic, casts or comparisons (those nodes fall back to the CPU).
+ */
+export type DType = "float32" | "float16" | "int64" | "int32" | "bool" | "uint8";
 
-export type HostData = Float32Array | Uint16Array | BigInt64Array | Uint8Array;
+export type HostData = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
 
 /** A concrete tensor on the host: what goes into and comes out of a compiled graph. */
 export class HostTensor {
@@ -36,6 +40,10 @@ export class HostTensor {
     return new HostTensor("int64", shape, out);
   }
 
+  static int32(data: ArrayLike<number>, shape: readonly number[]): HostTensor {
+    return new HostTensor("int32", shape, Int32Array.from(data));
+  }
+
   static zeros(shape: readonly number[], dtype: DType = "float32"): HostTensor {
     return new HostTensor(dtype, shape, allocate(dtype, sizeOf(shape)));
   }
@@ -49,7 +57,7 @@ export class HostTensor {
     if (this.data instanceof Float32Array) return this.data;
     if (this.data instanceof BigInt64Array) return Float32Array.from(this.data, (v) => Number(v));
     if (this.dtype === "float16") return halfToFloat32(this.data as Uint16Array);
-    return Float32Array.from(this.data as Uint8Array);
+    return Float32Array.from(this.data as Uint8Array | Int32Array);
   }
 }
 
@@ -61,6 +69,8 @@ export function allocate(dtype: DType, n: number): HostData {
       return new Uint16Array(n);
     case "int64":
       return new BigInt64Array(n);
+    case "int32":
+      return new Int32Array(n);
     case "bool":
     case "uint8":
       return new Uint8Array(n);

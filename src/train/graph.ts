@@ -1,6 +1,14 @@
 // The training step of a UDEG-Net run: loss, gradients and AdamW compiled into one session,
 // its inputs fed by name (see TrainInputs). Inference is udeg/inference.ts.
-import { Graph, type HostTensor, type RuntimeOptions, type Tensor, TrainStep } from "../engine/index.js";
+import {
+  fallbackNodes,
+  Graph,
+  type HostTensor,
+  isFallbackRefused,
+  type RuntimeOptions,
+  type Tensor,
+  TrainStep,
+} from "../engine/index.js";
 import { ParamStore } from "../sam/params.js";
 import { LOSS_WEIGHT_NAMES, type LossConfig, type LossWeightInputs, udegLoss } from "../udeg/losses.js";
 import { edgeResolution, type UdegModelOptions, udegForward } from "../udeg/model.js";
@@ -35,6 +43,8 @@ export interface TrainGraphOptions {
   clickSlots?: number;
   adamw: { weightDecay: number; clipNorm?: number };
   runtime?: RuntimeOptions;
+  /** Where to say that nodes fall back to the CPU (GPU providers). */
+  log?: (line: string) => void;
 }
 
 export async function buildTrainGraph(o: TrainGraphOptions): Promise<TrainGraph> {
@@ -66,11 +76,30 @@ export async function buildTrainGraph(o: TrainGraphOptions): Promise<TrainGraph>
   }
   const { total, terms } = udegLoss(o.loss, w, out.seg, segY, edge);
   const params = store.trainable;
-  const step = await TrainStep.create(
-    { loss: total, params: params.map((p) => p.tensor), inputs, extras: terms },
-    params.map((p) => p.initial),
-    { weightDecay: o.adamw.weightDecay, clipNorm: o.adamw.clipNorm },
-    o.runtime,
-  );
+  const spec = { loss: total, params: params.map((p) => p.tensor), inputs, extras: terms };
+  const create = (runtime?: RuntimeOptions) =>
+    TrainStep.create(
+      spec,
+      params.map((p) => p.initial),
+      { weightDecay: o.adamw.weightDecay, clipNorm: o.adamw.clipNorm },
+      runtime,
+    );
+  const ep = o.runtime?.ep ?? "cpu";
+  let step: TrainStep;
+  if (ep === "cpu") step = await create(o.runtime);
+  else {
+    // On a GPU every node should stay there: try that first, and say so when it cannot.
+    try {
+      step = await create({ ...o.runtime, cpuFallback: false });
+    } catch (err) {
+      if (!isFallbackRefused(err)) throw err;
+      step = await create(o.runtime);
+      const p = await fallbackNodes(step.outputs, ep);
+      o.log?.(
+        `${ep}: ${p.fallbackNodes} of ${p.nodes} nodes of the training step fall back to the CPU ` +
+          `(${p.fallback.map((f) => `${f.op} x${f.count}`).join(", ")}): it runs, with copies each way; see \`udeg doctor\``,
+      );
+    }
+  }
   return { step, keys: params.map((p) => p.key), terms: Object.keys(terms), hasEdge: !!out.edge };
 }

@@ -15,7 +15,14 @@ import {
   withValidation,
   writeSplit,
 } from "../data/index.js";
-import { HostTensor, NonFiniteLossError, type Schedule, warmupCosine, warmupPoly } from "../engine/index.js";
+import {
+  HostTensor,
+  NonFiniteLossError,
+  requireDevice,
+  type Schedule,
+  warmupCosine,
+  warmupPoly,
+} from "../engine/index.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
 import { Progress } from "../io/progress.js";
@@ -176,6 +183,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   writeJsonAtomic(runPath(run, "samConfig"), resolved.model.cfg);
   writeSplit(runPath(run, "split"), ds.split);
 
+  await requireDevice(config.train.device);
   const clicks = config.train.clicks.probability > 0 ? config.train.clicks : null;
   const graph = await buildTrainGraph({
     model: resolved.model,
@@ -186,6 +194,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
     clickSlots: clicks ? clicks.max : 0,
     adamw: { weightDecay: config.train.weightDecay, clipNorm: config.train.clipNorm ?? undefined },
     runtime: { ep: config.train.device },
+    log,
   });
   const { step: trainer, keys } = graph;
 
@@ -312,12 +321,14 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
         lr: lrAt(step),
         grad_norm: result.gradNorm,
         ...terms,
+        host_bytes: trainer.lastTransfer.up + trainer.lastTransfer.down,
       });
       progress.update(trainer.state.step, { epoch: String(epoch + 1), loss: result.loss });
       o.afterStep?.(trainer.state.step);
     }
     const epochDone = trainer.state.step >= (epoch + 1) * perEpoch || trainer.state.step >= total;
     if (!epochDone) continue;
+    await trainer.sync(); // on a GPU: the weights come to the host once an epoch, not every step
     let valDice: number | null = null;
     if (hasVal && ((epoch + 1) % config.train.validateEvery === 0 || trainer.state.step >= total)) {
       valDice = await validationDice(resolved, currentWeights(), ds, "val", s);

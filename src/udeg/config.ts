@@ -96,6 +96,7 @@ export const ConfigSchema = z
         edgeWeight: z.number().nonnegative().default(DEFAULT_LOSS.edgeWeight),
         edgeGamma: z.number().nonnegative().default(DEFAULT_LOSS.edgeGamma),
         edgeBalance: z.boolean().default(DEFAULT_LOSS.edgeBalance),
+        dicePerImage: z.boolean().default(DEFAULT_LOSS.dicePerImage),
         edgeRampStart: fraction.default(DEFAULT_LOSS.edgeRampStart),
         edgeRampEnd: fraction.default(DEFAULT_LOSS.edgeRampEnd),
         auLambda0: z.number().nonnegative().default(DEFAULT_LOSS.auLambda0),
@@ -118,7 +119,8 @@ export const ConfigSchema = z
         clipNorm: z.number().positive().nullable().default(1),
         seed: z.number().int().default(0),
         augment: z.boolean().default(true),
-        device: z.enum(["cpu", "webgpu"]).default("cpu"),
+        /** cpu; webgpu (any GPU with a Vulkan driver); cuda (onnxruntime-node's CUDA provider). */
+        device: z.enum(["cpu", "webgpu", "cuda"]).default("cpu"),
         /** Validate (Dice on the val part) every N epochs; the best epoch is kept. */
         validateEvery: positiveInt.default(1),
         /** Without a val part in the dataset's split, this fraction of train is held out as val. */

@@ -75,21 +75,28 @@ export interface DiceOptions {
   /** Count the background channel (k = 0) too; default false. */
   includeBackground?: boolean;
   smooth?: number;
+  /**
+   * Dice per image, then the mean over images (default: over the whole batch at once). Per image,
+   * a 30-pixel structure weighs as much as a 3000-pixel one in the same batch.
+   */
+  perImage?: boolean;
 }
 
 /**
- * Soft Dice loss 1 - (2 sum p y + s) / (sum p + sum y + s), per class over the whole batch
- * (plain sums, not squares), averaged over classes. `p` and `y` are [B, K, H, W].
+ * Soft Dice loss 1 - (2 sum p y + s) / (sum p + sum y + s), per class over the whole batch (or
+ * per image; plain sums, not squares), averaged over classes. `p` and `y` are [B, K, H, W].
  */
 export function softDice(p: Tensor, y: Tensor, options: DiceOptions = {}): Tensor {
   const smooth = options.smooth ?? 1;
-  const axes = [0, ...p.shape.slice(2).map((_, i) => i + 2)];
-  const inter = reduceSum(mul(p, y), axes); // [K]
+  const spatial = p.shape.slice(2).map((_, i) => i + 2);
+  const axes = options.perImage ? spatial : [0, ...spatial];
+  const inter = reduceSum(mul(p, y), axes); // [K] or [B, K]
   const denom = add(reduceSum(p, axes), reduceSum(y, axes));
   const perClass = sub(1, div(add(mul(inter, 2), smooth), add(denom, smooth)));
   const k = p.shape[1]!;
+  const classAxis = perClass.rank - 1;
   if (options.includeBackground || k === 1) return reduceMean(perClass);
-  return reduceMean(narrow(perClass, 0, 1, k - 1));
+  return reduceMean(narrow(perClass, classAxis, 1, k - 1));
 }
 
 /**

@@ -27,6 +27,8 @@ export interface LossConfig {
   edgeGamma: number;
   /** Balance edge and background pixels in the edge loss (classBalance). */
   edgeBalance: boolean;
+  /** The segmentation Dice per image (small structures weigh as much as large ones) or per batch. */
+  dicePerImage: boolean;
   /** Both edge ramps go linearly from 0 at rampStart to full at rampEnd (fractions of training). */
   edgeRampStart: number;
   edgeRampEnd: number;
@@ -43,6 +45,7 @@ export const DEFAULT_LOSS: LossConfig = {
   edgeWeight: 0.5,
   edgeGamma: 4,
   edgeBalance: true,
+  dicePerImage: false,
   edgeRampStart: 0,
   edgeRampEnd: 0.5,
   auLambda0: 0.01,
@@ -100,7 +103,7 @@ export function udegLoss(
 ): LossTerms {
   const terms: Record<string, Tensor> = {};
   terms.ce = mul(crossEntropy(seg, segY), cfg.ceWeight);
-  terms.dice = mul(softDice(seg.prob, segY), cfg.diceWeight);
+  terms.dice = mul(softDice(seg.prob, segY, { perImage: cfg.dicePerImage }), cfg.diceWeight);
   if (seg.evidential && cfg.klWeight > 0) terms.kl = mul(klToUniform(seg.evidential, segY), w.kl);
   if (seg.evidential && cfg.auLambda0 > 0)
     terms.au = mul(accuracyUncertaintyLoss(seg.evidential, segY), w.au);

@@ -28,7 +28,8 @@ export const RUN_FILES = {
   },
   log: {
     name: "log.jsonl",
-    holds: "one JSON line per step (every loss term, lr, gradient norm) and per epoch (validation Dice)",
+    holds:
+      "one JSON line per step (every loss term, lr, gradient norm, bytes between host and device) and per epoch (validation Dice)",
   },
   model: {
     name: "model.safetensors",

@@ -1,7 +1,6 @@
 // Forward values of the engine's ops against independent references: plain-JS loops written
 // here, hand-computed values, and (for bilinear resize) numbers printed once by PyTorch.
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import {
   compile,
   conv,
@@ -27,6 +26,7 @@ import {
   softmax,
   type Tensor,
 } from "../../src/engine/index.js";
+import { DEVICE, RUNTIME, test } from "./test-device.js";
 
 const random = rng(7);
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
@@ -36,7 +36,7 @@ async function evaluate(fn: (...xs: Tensor[]) => Tensor | Tensor[], feeds: reado
   const g = new Graph();
   const inputs = feeds.map((f, i) => g.input(`x${i}`, f.shape, f.dtype));
   const out = fn(...inputs);
-  const f = await compile(inputs, Array.isArray(out) ? out : [out]);
+  const f = await compile(inputs, Array.isArray(out) ? out : [out], RUNTIME);
   return Object.values(await f.run(Object.fromEntries(feeds.map((v, i) => [`x${i}`, v]))));
 }
 
@@ -437,7 +437,7 @@ test("Slice backward with negative steps scatters into the picked positions", as
   ]);
   const seed = g.constant(HostTensor.float32([1, 2, 3, 4, 5, 6], [2, 3]));
   const [dx] = grad(y, [x], seed);
-  const f = await compile([x], [dx!]);
+  const f = await compile([x], [dx!], RUNTIME);
   const [d] = Object.values(await f.run({ x: arange([4, 7]) }));
   const want = new Array(28).fill(0);
   // rows [3, 1] x cols [6, 3, 0]
@@ -462,23 +462,29 @@ test("Gather gradient adds up repeated indices", async () => {
   const g = new Graph();
   const x = g.input("x", [3, 2]);
   const [dx] = grad(gather(x, [2, 0, 2, 2], 0), [x], g.constant(arange([4, 2])));
-  const f = await compile([x], [dx!]);
+  const f = await compile([x], [dx!], RUNTIME);
   const [d] = Object.values(await f.run({ x: arange([3, 2]) }));
   // rows of the seed: [0,1] -> 2, [2,3] -> 0, [4,5] -> 2, [6,7] -> 2
   assertClose(d!, [2, 3, 0, 0, 10, 13], [3, 2], "gather adjoint");
 });
 
-test("Gather with negative indices counts from the end, forward and backward", async () => {
-  const g = new Graph();
-  const x = g.input("x", [2, 4]);
-  const idx = g.input("idx", [3], "int64");
-  const y = gather(x, idx, 1);
-  const [dx] = grad(y, [x], g.constant(HostTensor.float32([1, 2, 3, 4, 5, 6], [2, 3])));
-  const f = await compile([x, idx], [y, dx!]);
-  const [yv, d] = Object.values(await f.run({ x: arange([2, 4]), idx: HostTensor.int64([-1, 0, -1], [3]) }));
-  assertClose(yv!, [3, 0, 3, 7, 4, 7], [2, 3], "gather forward");
-  assertClose(d!, [2, 0, 0, 1 + 3, 5, 0, 0, 4 + 6], [2, 4], "gather adjoint");
-});
+// Indices fed at run time: int64 and int32 on the CPU; int32 only on the GPU, whose provider has
+// no int64 arithmetic (its nodes would fall back to the CPU, which these tests forbid there).
+for (const dtype of DEVICE === "webgpu" ? (["int32"] as const) : (["int64", "int32"] as const)) {
+  test(`Gather with negative ${dtype} indices counts from the end, forward and backward`, async () => {
+    const g = new Graph();
+    const x = g.input("x", [2, 4]);
+    const idx = g.input("idx", [3], dtype);
+    const y = gather(x, idx, 1);
+    const [dx] = grad(y, [x], g.constant(HostTensor.float32([1, 2, 3, 4, 5, 6], [2, 3])));
+    const f = await compile([x, idx], [y, dx!], RUNTIME);
+    const indices =
+      dtype === "int64" ? HostTensor.int64([-1, 0, -1], [3]) : HostTensor.int32([-1, 0, -1], [3]);
+    const [yv, d] = Object.values(await f.run({ x: arange([2, 4]), idx: indices }));
+    assertClose(yv!, [3, 0, 3, 7, 4, 7], [2, 3], "gather forward");
+    assertClose(d!, [2, 0, 0, 1 + 3, 5, 0, 0, 4 + 6], [2, 4], "gather adjoint");
+  });
+}
 
 test("Pad forward: positive pads with a value, negative pads crop", async () => {
   const x = HostTensor.float32([1, 2, 3, 4, 5, 6], [2, 3]);
@@ -621,7 +627,7 @@ test("ReduceMax shares the gradient equally between ties", async () => {
   const allMax = reduceMax(x);
   const [d1] = grad(rowMax, [x], g.constant(HostTensor.float32([1, 6], [2])));
   const [d2] = grad(allMax, [x]);
-  const f = await compile([x], [rowMax, d1!, d2!]);
+  const f = await compile([x], [rowMax, d1!, d2!], RUNTIME);
   const [y, a, b] = Object.values(await f.run({ x: HostTensor.float32([1, 3, 3, 2, 2, 2], [2, 3]) }));
   assertClose(y!, [3, 2], [2], "row max");
   assertClose(a!, [0, 0.5, 0.5, 2, 2, 2], [2, 3], "row max gradient");
@@ -634,7 +640,7 @@ test("Max/Min send the gradient of a tie to the first operand", async () => {
   const b = g.input("b", [3]);
   const [da, db] = grad(maximum(a, b), [a, b]);
   const [ea, eb] = grad(minimum(a, b), [a, b]);
-  const f = await compile([a, b], [da!, db!, ea!, eb!]);
+  const f = await compile([a, b], [da!, db!, ea!, eb!], RUNTIME);
   const out = Object.values(
     await f.run({ a: HostTensor.float32([1, 2, 3], [3]), b: HostTensor.float32([1, 5, 0], [3]) }),
   );

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { test } from "node:test";
 import { compile, digamma, Graph, grad, gradCheck, HostTensor, lgamma } from "../../src/engine/index.js";
+import { RUNTIME, test } from "./test-device.js";
 
 // Reference values: torch.digamma / torch.lgamma in float64 (PyTorch 1.13), printed to 12 digits.
 const xs = [1e-3, 0.01, 0.1, 0.5, 1.0, 1.5, 2.0, 3.7, 6.0, 10.0, 42.5, 100.0, 1234.5, 1e4];
@@ -17,7 +17,7 @@ const lgammaRef = [
 async function evaluate(fn: typeof digamma, values: readonly number[]): Promise<Float32Array> {
   const g = new Graph();
   const x = g.input("x", [values.length]);
-  const f = await compile([x], [fn(x)]);
+  const f = await compile([x], [fn(x)], RUNTIME);
   const [y] = Object.values(await f.run({ x: HostTensor.float32(values, [values.length]) }));
   return y!.data as Float32Array;
 }
@@ -42,14 +42,18 @@ test("lgamma's derivative is digamma", async () => {
   const g = new Graph();
   const x = g.input("x", [xs.length]);
   const [dx] = grad(lgamma(x), [x]);
-  const f = await compile([x], [dx!]);
+  const f = await compile([x], [dx!], RUNTIME);
   const [y] = Object.values(await f.run({ x: HostTensor.float32(xs, [xs.length]) }));
   assertClose(y!.data as Float32Array, digammaRef, "d lgamma/dx");
 });
 
 test("digamma and lgamma pass the finite-difference gradient check", async () => {
   for (const fn of [digamma, lgamma]) {
-    const r = await gradCheck(fn, [{ shape: [12], range: [0.3, 20] }], { h: 1e-3, rtol: 2e-2 });
+    const r = await gradCheck(fn, [{ shape: [12], range: [0.3, 20] }], {
+      h: 1e-3,
+      rtol: 2e-2,
+      runtime: RUNTIME,
+    });
     assert.ok(r.ok, `${fn.name}: ${JSON.stringify(r.mismatches)}`);
   }
 });

@@ -127,6 +127,6 @@ test("classBalance: each class carries the same total weight and the weights ave
   const f = await compile([y], [classBalance(y)]);
   const { out0: w } = await f.run({ y: HostTensor.float32([1, 1, 0, 1, 0, 0, 1, 0], [1, 2, 1, 4]) });
   const got = Array.from(w!.data as Float32Array);
-  [2 / 3, 2 / 3, 2, 2 / 3].forEach((want, i) => close(got[i]!, want));
+  for (const [i, want] of [2 / 3, 2 / 3, 2, 2 / 3].entries()) close(got[i]!, want);
   close(got.reduce((a, b) => a + b, 0) / 4, 1);
 });

@@ -1,5 +1,5 @@
 // Reverse-mode rules of the reductions and Softmax (ops/reduce.ts).
-import { cast, div, equal, exp, mul, sub } from "../ops/elementwise.js";
+import { cast, div, equal, mul, sub } from "../ops/elementwise.js";
 import { reduceSum } from "../ops/reduce.js";
 import { expand, reshape } from "../ops/shape.js";
 import type { Tensor } from "../tensor.js";
@@ -41,9 +41,4 @@ registerVjp("Softmax", (n, [g]) => {
   const y = n.outputs[0]!;
   const axis = (n.attrs.axis as { value: number }).value;
   return [mul(y, sub(g!, reduceSum(mul(g!, y), [axis], true)))];
-});
-registerVjp("LogSoftmax", (n, [g]) => {
-  const y = n.outputs[0]!;
-  const axis = (n.attrs.axis as { value: number }).value;
-  return [sub(g!, mul(exp(y), reduceSum(g!, [axis], true)))];
 });

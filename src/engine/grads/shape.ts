@@ -1,5 +1,4 @@
 // Reverse-mode rules of the data-movement ops (ops/shape.ts).
-import { add, less, where } from "../ops/elementwise.js";
 import { matmul } from "../ops/linalg.js";
 import { concat, expand, narrow, oneHot, pad, reshape, transpose, transposeLast2 } from "../ops/shape.js";
 import { HostTensor, type Tensor } from "../tensor.js";
@@ -113,10 +112,9 @@ registerVjp("Gather", (n, [g]) => {
     ...post.map((_, i) => pre.length + nIdx + i),
   ];
   const gFlat = reshape(transpose(g!, perm), [m, -1]);
-  // Gather counts negative indices from the end; the one-hot must too (constant-folded when idx is).
+  // Gather counts negative indices from the end; oneHot does too (constant-folded when idx is).
   const dim = x.shape[axis]!;
-  const wrapped = where(less(idx, 0), add(idx, dim), idx);
-  const hot = reshape(oneHot(wrapped, dim, x.dtype as "float32"), [m, dim]);
+  const hot = reshape(oneHot(idx, dim, x.dtype as "float32"), [m, dim]);
   const gx = matmul(transposeLast2(hot), gFlat); // [dim, pre*post]
   const back = reshape(gx, [x.shape[axis]!, ...pre, ...post]);
   const inv = [...pre.map((_, i) => i + 1), 0, ...post.map((_, i) => pre.length + 1 + i)];

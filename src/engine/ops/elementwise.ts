@@ -43,7 +43,20 @@ export const add = (a: Operand, b: Operand): Tensor => binary("Add", a, b);
 export const sub = (a: Operand, b: Operand): Tensor => binary("Sub", a, b);
 export const mul = (a: Operand, b: Operand): Tensor => binary("Mul", a, b);
 export const div = (a: Operand, b: Operand): Tensor => binary("Div", a, b);
-export const pow = (a: Operand, b: Operand): Tensor => binary("Pow", a, b);
+/**
+ * a ** b. Operands of different shapes are expanded to the common shape first: onnxruntime 1.30's
+ * WebGPU Pow kernel fails on broadcasting operands ("raw_hash_map::at"; reproduced in
+ * test/engine/webgpu-bugs.test.ts), and an Expand costs nothing where the shapes already agree.
+ */
+export function pow(a: Operand, b: Operand): Tensor {
+  const [ta, tb] = pair(a, b, "Pow");
+  const shape = broadcastShapes(ta.shape, tb.shape, "Pow");
+  const full = (t: Tensor) =>
+    t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i])
+      ? t
+      : t.graph.addNode("Expand", [t, t.graph.int64s(shape)], {}, [{ shape, dtype: t.dtype }])[0]!;
+  return binary("Pow", full(ta), full(tb));
+}
 /** Elementwise maximum of two tensors (ONNX Max). */
 export const maximum = (a: Operand, b: Operand): Tensor => binary("Max", a, b);
 export const minimum = (a: Operand, b: Operand): Tensor => binary("Min", a, b);
@@ -53,13 +66,30 @@ export const greater = (a: Operand, b: Operand): Tensor => binary("Greater", a, 
 export const greaterOrEqual = (a: Operand, b: Operand): Tensor => binary("GreaterOrEqual", a, b, "bool");
 export const less = (a: Operand, b: Operand): Tensor => binary("Less", a, b, "bool");
 export const lessOrEqual = (a: Operand, b: Operand): Tensor => binary("LessOrEqual", a, b, "bool");
-export const and = (a: Tensor, b: Tensor): Tensor => binary("And", a, b);
-export const or = (a: Tensor, b: Tensor): Tensor => binary("Or", a, b);
-export const not = (x: Tensor): Tensor => unary("Not", x);
+// Logic on bool tensors, computed in float32: onnxruntime's WebGPU provider has no And, Or, Not
+// (nor Where or Cast to bool on bool data); comparisons and Cast bool -> float it has, so these
+// stay on the GPU (checked with CPU fallback forbidden, test/engine/webgpu.test.ts).
+function checkBool(op: string, ...xs: Tensor[]): void {
+  for (const x of xs) if (x.dtype !== "bool") throw new Error(`${op}: needs bool tensors, got ${x}`);
+}
+export const and = (a: Tensor, b: Tensor): Tensor => {
+  checkBool("And", a, b);
+  return binary("Greater", binary("Mul", cast(a, "float32"), cast(b, "float32")), 0.5, "bool");
+};
+export const or = (a: Tensor, b: Tensor): Tensor => {
+  checkBool("Or", a, b);
+  return binary("Greater", binary("Max", cast(a, "float32"), cast(b, "float32")), 0.5, "bool");
+};
+export const not = (x: Tensor): Tensor => {
+  checkBool("Not", x);
+  return binary("Less", cast(x, "float32"), 0.5, "bool");
+};
 
 export const neg = (x: Tensor): Tensor => unary("Neg", x);
 export const abs = (x: Tensor): Tensor => unary("Abs", x);
-export const sign = (x: Tensor): Tensor => unary("Sign", x);
+/** -1, 0 or 1, as (x > 0) - (x < 0): the WebGPU provider has no Sign. */
+export const sign = (x: Tensor): Tensor =>
+  binary("Sub", cast(binary("Greater", x, 0, "bool"), x.dtype), cast(binary("Less", x, 0, "bool"), x.dtype));
 export const floor = (x: Tensor): Tensor => unary("Floor", x);
 export const exp = (x: Tensor): Tensor => floatUnary("Exp", x);
 export const log = (x: Tensor): Tensor => floatUnary("Log", x);
@@ -88,7 +118,14 @@ export function clip(x: Tensor, min?: number, max?: number): Tensor {
   return g.addNode("Clip", [x, lo, hi], {}, [{ shape: x.shape, dtype: x.dtype }])[0]!;
 }
 
-const onnxDtypeCode: Record<DType, number> = { float32: 1, uint8: 2, bool: 9, int64: 7, float16: 10 };
+const onnxDtypeCode: Record<DType, number> = {
+  float32: 1,
+  uint8: 2,
+  int32: 6,
+  bool: 9,
+  int64: 7,
+  float16: 10,
+};
 
 export function cast(x: Tensor, dtype: DType): Tensor {
   if (x.dtype === dtype) return x;

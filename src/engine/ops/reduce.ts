@@ -3,6 +3,7 @@
 
 import type { Tensor } from "../tensor.js";
 import { normAxis } from "./broadcast.js";
+import { detach, exp, log, sub } from "./elementwise.js";
 
 function reducedShape(x: Tensor, axes: readonly number[], keepdims: boolean): number[] {
   return keepdims
@@ -55,9 +56,14 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   ])[0]!;
 }
 
+/**
+ * log(softmax(x)) as x - m - log(sum(exp(x - m))) with m the (gradient-free) maximum: the WebGPU
+ * provider has no LogSoftmax kernel, and this form is as stable and differentiates through
+ * Exp, Log and ReduceSum.
+ */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const a = normAxis(axis, x.rank, "LogSoftmax");
-  return x.graph.addNode("LogSoftmax", [x], { axis: { kind: "int", value: a } }, [
-    { shape: x.shape, dtype: x.dtype },
-  ])[0]!;
+  const m = detach(reduceMax(x, [a], true));
+  const z = sub(x, m);
+  return sub(z, log(reduceSum(exp(z), [a], true)));
 }

@@ -4,7 +4,7 @@
 
 import { fmtShape, HostTensor, type Tensor } from "../tensor.js";
 import { broadcastShapes, normAxis } from "./broadcast.js";
-import { cast, equal } from "./elementwise.js";
+import { add, cast, equal, less, mul } from "./elementwise.js";
 
 /** Reshape with at most one -1 (inferred) and 0 meaning "no change" is NOT supported (explicit sizes only). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
@@ -94,23 +94,42 @@ function resolveSlice(
 /**
  * ONNX Slice along any set of axes, with steps (negative steps reverse). Ends past the dimension
  * are clamped as in ONNX/NumPy, so `end: Infinity`-like values can be written as a large number.
+ *
+ * Negative steps become a Gather of the picked indices: onnxruntime 1.30's WebGPU Slice kernel
+ * starts every negative-step slice at the last element, whatever the start (test/engine/
+ * webgpu-bugs.test.ts keeps a reproduction). Gather is exact on every provider.
  */
 export function slice(x: Tensor, specs: readonly SliceSpec[]): Tensor {
-  const shape = [...x.shape];
   const resolved = specs.map((s) => {
     const axis = normAxis(s.axis, x.rank, "Slice");
     const step = s.step ?? 1;
-    const r = resolveSlice(x.shape[axis]!, s.start, s.end, step);
-    shape[axis] = r.count;
-    return { axis, step, ...r };
+    return { axis, step, ...resolveSlice(x.shape[axis]!, s.start, s.end, step) };
   });
+  let y = stepSlice(
+    x,
+    resolved.filter((r) => r.step > 0),
+  );
+  for (const r of resolved.filter((r) => r.step < 0)) {
+    y = gather(
+      y,
+      Array.from({ length: r.count }, (_, i) => r.start + i * r.step),
+      r.axis,
+    );
+  }
+  return y;
+}
+
+/** One ONNX Slice node for positive steps, resolved (start, count) per axis. */
+function stepSlice(
+  x: Tensor,
+  resolved: readonly { axis: number; step: number; start: number; count: number }[],
+): Tensor {
+  const shape = [...x.shape];
+  for (const r of resolved) shape[r.axis] = r.count;
   if (resolved.every((r) => r.step === 1 && r.start === 0 && r.count === x.shape[r.axis])) return x;
   const g = x.graph;
   // Normalised starts/ends so that the backward rule can reuse them directly.
-  const ends = resolved.map((r) => {
-    const e = r.start + r.count * r.step;
-    return e < 0 ? -x.shape[r.axis]! - 1 : e; // an end of -1 means "before index 0"; ONNX needs < -dim
-  });
+  const ends = resolved.map((r) => r.start + r.count * r.step);
   return g.addNode(
     "Slice",
     [
@@ -190,22 +209,29 @@ export function gather(x: Tensor, indices: Tensor | readonly number[], axis = 0)
   const idx = Array.isArray(indices)
     ? x.graph.constant(HostTensor.int64(indices, [indices.length]))
     : (indices as Tensor);
-  if (idx.dtype !== "int64") throw new Error(`Gather: indices must be int64, got ${idx}`);
+  if (idx.dtype !== "int64" && idx.dtype !== "int32")
+    throw new Error(`Gather: indices must be int64 or int32, got ${idx}`);
   const shape = [...x.shape.slice(0, a), ...idx.shape, ...x.shape.slice(a + 1)];
   return x.graph.addNode("Gather", [x, idx], { axis: { kind: "int", value: a } }, [
     { shape, dtype: x.dtype },
   ])[0]!;
 }
 
-/** One-hot float matrix [..., n] of an int64 tensor, built from Equal against 0..n-1. */
+/**
+ * One-hot float matrix [..., n] of an integer tensor (negative indices count from the end, as
+ * Gather's do), built from Equal against 0..n-1. The comparison runs in float32 (exact for
+ * indices under 2^24): the WebGPU provider has no int64 arithmetic or int64 Equal.
+ */
 export function oneHot(indices: Tensor, n: number, dtype: "float32" | "float16" = "float32"): Tensor {
   const range = indices.graph.constant(
-    HostTensor.int64(
+    HostTensor.float32(
       Array.from({ length: n }, (_, i) => i),
       [n],
     ),
   );
-  return cast(equal(unsqueezeLast(indices), range), dtype);
+  const f = cast(indices, "float32");
+  const wrapped = add(f, mul(cast(less(f, 0), "float32"), n));
+  return cast(equal(unsqueezeLast(wrapped), range), dtype);
 }
 
 function unsqueezeLast(x: Tensor): Tensor {
