@@ -21,13 +21,22 @@ export const CHROMIUM_ARGS: readonly string[] = [
   "--disable-sync",
 ];
 
+/**
+ * Chromium's WebGPU on SwiftShader, its software Vulkan device: a WebGPU adapter on any machine
+ * (the page must be a secure context, e.g. http://127.0.0.1).
+ */
+export const WEBGPU_ARGS: readonly string[] = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"];
+
 /** Launches Debian's Chromium headless; fails with how to install it when it is missing. */
-export async function launchChromium(what = "this browser test"): Promise<Browser> {
+export async function launchChromium(what = "this browser test", options: { webgpu?: boolean } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium) to run ${what}`,
     );
   }
   const { chromium } = await import("playwright-core");
-  return chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS], timeout: 20000 });
+  const args = options.webgpu
+    ? [...CHROMIUM_ARGS.filter((a) => a !== "--disable-gpu"), ...WEBGPU_ARGS]
+    : [...CHROMIUM_ARGS];
+  return chromium.launch({ executablePath: CHROMIUM, args, timeout: 20000 });
 }

@@ -386,6 +386,35 @@ describe("web viewer in headless Chromium", () => {
     }
   });
 
+  test("the page on WebGPU (Chromium's SwiftShader adapter): the header says so, the mask is wasm's", async () => {
+    const gpuBrowser = await launchChromium("the viewer's WebGPU test", { webgpu: true });
+    try {
+      const gpuPage = await gpuBrowser.newPage({ viewport: { width: 1280, height: 800 } });
+      gpuPage.on("pageerror", (e) => pageErrors.push(`webgpu page: ${e.message}`));
+      await gpuPage.goto(server.url);
+      await gpuPage.waitForFunction(() => {
+        const s = window.udegViewer?.state();
+        return s && (s.modelLoaded || s.error);
+      }, undefined, { timeout: 60000 });
+      const loaded = await state(gpuPage);
+      assert.equal(loaded.error, null);
+      assert.equal(loaded.backend, "webgpu", `backend ${loaded.backend}: ${loaded.backendNote}`);
+      assert.equal(await gpuPage.locator("#backend").textContent(), "backend: webgpu");
+      assert.match(loaded.backendNote, /software adapter \(google swiftshader/);
+      const file = join(ITK, "images", "slice_030.png");
+      await gpuPage.setInputFiles("#file", file);
+      const s = await nextResult(gpuPage, 0, "true", 120000);
+      assert.equal(s.backend, "webgpu");
+      const gpuLabels = await gpuPage.evaluate(() => window.udegViewer.maskLabels());
+      const want = await predictor.predict(await planarPng(file));
+      const d = dice(gpuLabels, want.labels);
+      assert.ok(d >= 0.99, `WebGPU mask vs udeg predict (the wasm page's reference): Dice ${d}`);
+      await gpuPage.screenshot({ path: join(ARTIFACTS, "viewer-webgpu.png") });
+    } finally {
+      await gpuBrowser.close();
+    }
+  });
+
   test("nothing left the machine and the page threw nothing", () => {
     const outside = requests.filter((u) => !u.startsWith(server.url) && !/^(data|blob):/.test(u));
     assert.deepEqual(outside, []);

@@ -56,13 +56,29 @@ function mb(n: number): string {
   return (n / 2 ** 20).toFixed(1);
 }
 
-async function webgpuAdapter(): Promise<boolean> {
-  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return false;
+interface AdapterInfo {
+  vendor?: string;
+  architecture?: string;
+  description?: string;
+}
+
+/**
+ * The browser's WebGPU adapter, described, or null without one. A software adapter (SwiftShader,
+ * llvmpipe, a "fallback" adapter) computes right but slowly, and the page says so.
+ */
+async function webgpuAdapter(): Promise<{ label: string; software: boolean } | null> {
+  type Adapter = { info?: AdapterInfo; isFallbackAdapter?: boolean };
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<Adapter | null> } }).gpu;
+  if (!gpu) return null;
   try {
-    return (await gpu.requestAdapter()) != null;
+    const a = await gpu.requestAdapter();
+    if (!a) return null;
+    const info = a.info ?? {};
+    const label = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "unnamed adapter";
+    const software = a.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software/i.test(label);
+    return { label, software };
   } catch {
-    return false;
+    return null;
   }
 }
 
@@ -100,9 +116,14 @@ export class ViewerModel {
     for (const [role, file] of files) bytes[role] = await download(`model/${file}`, file, progress);
     let backend: Backend = "wasm";
     let note = "";
+    const adapter = force === "wasm" ? null : await webgpuAdapter();
     if (force === "wasm") note = "wasm requested";
-    else if (await webgpuAdapter()) backend = "webgpu";
-    else note = "no WebGPU adapter in this browser";
+    else if (adapter) {
+      backend = "webgpu";
+      note = adapter.software
+        ? `WebGPU on a software adapter (${adapter.label}): right, but slower than wasm`
+        : `WebGPU adapter: ${adapter.label}`;
+    } else note = "no WebGPU adapter in this browser";
     const create = async (b: Backend) => {
       progress(`Loading onnxruntime-web (${b}) ...`);
       const ort = await loadOrt(b);
