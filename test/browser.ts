@@ -28,7 +28,10 @@ export const CHROMIUM_ARGS: readonly string[] = [
 export const WEBGPU_ARGS: readonly string[] = ["--enable-unsafe-webgpu", "--use-webgpu-adapter=swiftshader"];
 
 /** Launches Debian's Chromium headless; fails with how to install it when it is missing. */
-export async function launchChromium(what = "this browser test", options: { webgpu?: boolean } = {}): Promise<Browser> {
+export async function launchChromium(
+  what = "this browser test",
+  options: { webgpu?: boolean } = {},
+): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
       `${CHROMIUM} is missing: install Debian's Chromium (apt-get install -y chromium) to run ${what}`,

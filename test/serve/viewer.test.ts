@@ -392,10 +392,14 @@ describe("web viewer in headless Chromium", () => {
       const gpuPage = await gpuBrowser.newPage({ viewport: { width: 1280, height: 800 } });
       gpuPage.on("pageerror", (e) => pageErrors.push(`webgpu page: ${e.message}`));
       await gpuPage.goto(server.url);
-      await gpuPage.waitForFunction(() => {
-        const s = window.udegViewer?.state();
-        return s && (s.modelLoaded || s.error);
-      }, undefined, { timeout: 60000 });
+      await gpuPage.waitForFunction(
+        () => {
+          const s = window.udegViewer?.state();
+          return s && (s.modelLoaded || s.error);
+        },
+        undefined,
+        { timeout: 60000 },
+      );
       const loaded = await state(gpuPage);
       assert.equal(loaded.error, null);
       assert.equal(loaded.backend, "webgpu", `backend ${loaded.backend}: ${loaded.backendNote}`);

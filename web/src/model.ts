@@ -74,7 +74,8 @@ async function webgpuAdapter(): Promise<{ label: string; software: boolean } | n
     const a = await gpu.requestAdapter();
     if (!a) return null;
     const info = a.info ?? {};
-    const label = [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "unnamed adapter";
+    const label =
+      [info.vendor, info.architecture, info.description].filter(Boolean).join(" ") || "unnamed adapter";
     const software = a.isFallbackAdapter === true || /swiftshader|llvmpipe|lavapipe|software/i.test(label);
     return { label, software };
   } catch {
