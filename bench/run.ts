@@ -1,5 +1,6 @@
-// `npm run bench -- NAME...`: run the named benchmarks (all when none is named).
+// `npm run bench -- NAME...`: run the named benchmarks (all but gpu when none is named).
 import { benchEngine } from "./engine.js";
+import { benchGpu } from "./gpu.js";
 import { benchQuality } from "./quality.js";
 import { benchSam } from "./sam.js";
 import { benchTrain } from "./train.js";
@@ -7,6 +8,7 @@ import { benchWeb } from "./web.js";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
+  gpu: benchGpu,
   quality: benchQuality,
   sam: benchSam,
   train: benchTrain,
@@ -15,7 +17,8 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
 
 const names = process.argv.slice(2).filter((a) => !a.startsWith("--"));
 const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
-const chosen = names.length ? names : Object.keys(benches);
+// `gpu` needs a GPU and PyTorch with CUDA: it runs only when named (bench/gpu/run.sh does).
+const chosen = names.length ? names : Object.keys(benches).filter((n) => n !== "gpu");
 for (const name of chosen) {
   const run = benches[name];
   if (!run) {

@@ -40,7 +40,7 @@ const PARITY_RTOL = 1e-3;
 const PROFILE_WARMUP = 2;
 
 /** Class indices [B, S, S]: a disc per image, a little different in each. */
-function discLabels(batch: number, s: number): Uint8Array {
+export function discLabels(batch: number, s: number): Uint8Array {
   const labels = new Uint8Array(batch * s * s);
   for (let b = 0; b < batch; b++) {
     const [cy, cx, r] = [s * (0.4 + 0.05 * b), s * (0.5 - 0.03 * b), s * (0.2 + 0.02 * b)];
@@ -52,7 +52,7 @@ function discLabels(batch: number, s: number): Uint8Array {
   return labels;
 }
 
-function randomImage(batch: number, s: number, seed: number): HostTensor {
+export function randomImage(batch: number, s: number, seed: number): HostTensor {
   const random = rng(seed);
   const data = new Float32Array(batch * 3 * s * s);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(random() * 256);
@@ -64,7 +64,7 @@ function summarise(runs: number[]): Timing {
   return { median: round(sorted[Math.floor(sorted.length / 2)]!), min: round(sorted[0]!), runs };
 }
 
-function relDiff(a: number, b: number): number {
+export function relDiff(a: number, b: number): number {
   return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b), 1e-12);
 }
 

@@ -85,6 +85,10 @@ def parse_args():
     p.add_argument("--clip-norm", type=float, default=1.0)
     p.add_argument("--foreach", action="store_true", help="AdamW(foreach=True) instead of the default loop")
     p.add_argument("--serve", action="store_true", help="take timing commands on stdin (used by bench/train.ts)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (bench/gpu.ts)")
+    p.add_argument("--lora-rank", type=int, default=0, help="adapt a frozen encoder with LoRA of this rank on every linear (0: train everything)")
+    p.add_argument("--amp", action="store_true", help="fp16 autocast with a gradient scaler (cuda only)")
+    p.add_argument("--infer", action="store_true", help="also time inference (forward under no_grad)")
     return p.parse_args()
 
 
@@ -167,7 +171,7 @@ def build(torch, nn, F, S, cfg, classes, hidden):
             embeddings = enc.neck(h.permute(0, 3, 1, 2))
             delta, edge_logits = self.udeg.edge(embeddings, first_global, self.sobel_prior(image))
             dense = self.prompt_encoder.no_mask_embed.weight.reshape(1, c, 1, 1) + delta
-            sparse = torch.empty((1, 0, c))
+            sparse = torch.empty((1, 0, c), device=image.device)
             low, _iou = self.mask_decoder.predict_masks(
                 image_embeddings=embeddings,
                 image_pe=self.prompt_encoder.get_dense_pe(),
@@ -178,6 +182,44 @@ def build(torch, nn, F, S, cfg, classes, hidden):
             return logits, low, edge_logits
 
     return UdegNet()
+
+
+LORA_TARGETS = ("q", "k", "v", "proj", "mlp1", "mlp2")
+
+
+def add_lora(torch, nn, model, rank):
+    """udeg's LoRA (src/sam/lora.ts) on every linear of every encoder block: a rank-r update
+    x A^T B^T (scale alpha / r = 1) added to the q, k and v slices of qkv, to proj, lin1 and lin2;
+    the adapters live at lora.blocks.{i}.{target}.{a|b} as in udeg, the encoder is frozen."""
+    for p in model.image_encoder.parameters():
+        p.requires_grad_(False)
+    model.lora = nn.Module()
+    model.lora.blocks = nn.ModuleList()
+
+    def adapter(i, o):
+        m = nn.Module()
+        m.a = nn.Parameter(torch.empty(rank, i).uniform_(-1 / math.sqrt(i), 1 / math.sqrt(i)))
+        m.b = nn.Parameter(torch.zeros(o, rank))
+        return m
+
+    def update(m, x):
+        return (x @ m.a.t()) @ m.b.t()
+
+    for blk in model.image_encoder.blocks:
+        c = blk.attn.qkv.in_features
+        hidden = blk.mlp.lin1.out_features
+        ad = nn.Module()
+        for t in ("q", "k", "v", "proj"):
+            setattr(ad, t, adapter(c, c))
+        ad.mlp1 = adapter(c, hidden)
+        ad.mlp2 = adapter(hidden, c)
+        model.lora.blocks.append(ad)
+        blk.attn.qkv.register_forward_hook(
+            lambda _m, inp, out, ad=ad: out + torch.cat([update(ad.q, inp[0]), update(ad.k, inp[0]), update(ad.v, inp[0])], -1)
+        )
+        blk.attn.proj.register_forward_hook(lambda _m, inp, out, ad=ad: out + update(ad.proj, inp[0]))
+        blk.mlp.lin1.register_forward_hook(lambda _m, inp, out, ad=ad: out + update(ad.mlp1, inp[0]))
+        blk.mlp.lin2.register_forward_hook(lambda _m, inp, out, ad=ad: out + update(ad.mlp2, inp[0]))
 
 
 def make_loss(torch, F):
@@ -254,7 +296,7 @@ def random_batch(torch, F, batch, size, k, edge_size):
 def main():
     args = parse_args()
     blas_target, blas_desc = blas_in_use()
-    if "openblas" not in blas_target:
+    if args.device == "cpu" and "openblas" not in blas_target:
         log(f"error: {LIBBLAS} resolves to {blas_target}, not OpenBLAS: the comparison would be meaningless")
         sys.exit(2)
     malloc_tuned = tune_malloc()
@@ -273,11 +315,18 @@ def main():
     w = {**DEFAULT_WEIGHTS, **(json.loads(args.weights) if args.weights else {})}
     k = args.classes + 1
     edge_size = 4 * (cfg["image_size"] // cfg["patch_size"])
+    device = torch.device(args.device)
+    if args.amp and args.device != "cuda":
+        log("error: --amp is for --device cuda")
+        sys.exit(2)
     model = build(torch, nn, F, S, cfg, args.classes, args.edge_hidden)
+    if args.lora_rank > 0:
+        add_lora(torch, nn, model, args.lora_rank)
     for p in model.unused():
         p.requires_grad_(False)
     unused = {id(p) for p in model.unused()}
-    named = [(n, p) for n, p in model.named_parameters() if id(p) not in unused]
+    named = [(n, p) for n, p in model.named_parameters() if id(p) not in unused and p.requires_grad]
+    frozen = [(n, p) for n, p in model.named_parameters() if id(p) not in unused and not p.requires_grad]
     params = [p for _, p in named]
 
     if args.inputs:
@@ -290,12 +339,20 @@ def main():
             shapes = sorted(n for n in set(want) & set(have) if want[n] != have[n])
             log(f"error: the peer's parameters differ from udeg's: only in torch {missing}, only in udeg {extra}, shapes differ {shapes}")
             sys.exit(3)
+        missing_frozen = sorted(n for n, _ in frozen if "frozen." + n not in st)
+        if missing_frozen:
+            log(f"error: udeg sent no frozen weights for {missing_frozen[:5]} ...")
+            sys.exit(3)
         with torch.no_grad():
             for n, p in named:
                 p.copy_(st["param." + n])
+            for n, p in frozen:
+                p.copy_(st["frozen." + n])
         image, seg_y, edge_y = st["input.image"], st["input.seg_target"], st["input.edge_target"]
     else:
         image, seg_y, edge_y = random_batch(torch, F, args.batch, cfg["image_size"], k, edge_size)
+    model.to(device)
+    image, seg_y, edge_y = image.to(device), seg_y.to(device), edge_y.to(device)
     assert tuple(image.shape) == (args.batch, 3, cfg["image_size"], cfg["image_size"]), image.shape
     assert tuple(seg_y.shape) == (args.batch, k, cfg["image_size"], cfg["image_size"]), seg_y.shape
     assert tuple(edge_y.shape) == (args.batch, 2, edge_size, edge_size), edge_y.shape
@@ -311,14 +368,38 @@ def main():
     for p in params:
         p.grad = torch.zeros_like(p)
 
+    scaler = torch.cuda.amp.GradScaler() if args.amp else None
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+
     def step():
         opt.zero_grad(set_to_none=False)
-        logits, low, edge_logits = model(image)
-        total, terms = loss_fn(w, logits, low, edge_logits, seg_y, edge_y)
-        total.backward()
-        norm = torch.nn.utils.clip_grad_norm_(params, args.clip_norm)
-        opt.step()
+        if scaler is None:
+            logits, low, edge_logits = model(image)
+            total, terms = loss_fn(w, logits, low, edge_logits, seg_y, edge_y)
+            total.backward()
+            norm = torch.nn.utils.clip_grad_norm_(params, args.clip_norm)
+            opt.step()
+        else:
+            with torch.autocast("cuda", dtype=torch.float16):
+                logits, low, edge_logits = model(image)
+            # the evidential loss (digamma, lgamma) in fp32
+            total, terms = loss_fn(w, logits.float(), low.float(), edge_logits.float(), seg_y, edge_y)
+            scaler.scale(total).backward()
+            scaler.unscale_(opt)
+            norm = torch.nn.utils.clip_grad_norm_(params, args.clip_norm)
+            scaler.step(opt)
+            scaler.update()
+        sync()
         return total, terms, norm
+
+    def infer():
+        with torch.no_grad():
+            if args.amp:
+                with torch.autocast("cuda", dtype=torch.float16):
+                    model(image)
+            else:
+                model(image)
+        sync()
 
     total, terms, norm = step()  # first step: the parity numbers (from the initial weights)
     log(f"torch udeg step: first loss {float(total):.6f}, grad norm {float(norm):.6f}")
@@ -341,6 +422,9 @@ def main():
             adamw_foreach=args.foreach,
         ),
         torch_version=torch.__version__,
+        torch_device=(torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"),
+        torch_amp=args.amp,
+        torch_lora_rank=args.lora_rank,
         torch_threads=torch.get_num_threads(),
         torch_interop_threads=torch.get_num_interop_threads(),
         blas=blas_desc,
@@ -373,6 +457,13 @@ def main():
 
     med, lo = time_case(step, max(0, args.warmup - 1), args.repeats)
     log(f"torch udeg step: median {med:.1f} ms, min {lo:.1f} ms")
+    if args.infer:
+        model.eval()
+        infer_med, infer_lo = time_case(infer, args.warmup, args.repeats)
+        info.update(torch_infer_ms=round(infer_med, 2), torch_infer_min_ms=round(infer_lo, 2))
+        log(f"torch udeg inference: median {infer_med:.1f} ms")
+    if args.device == "cuda":
+        info.update(torch_cuda_peak_mb=round(torch.cuda.max_memory_allocated() / 2**20, 1))
     print(
         json.dumps(
             dict(

@@ -63,7 +63,7 @@ test("udeg pretrain writes a base (weights, config, manifest) that --base can ad
   for (const f of Object.keys(BASE_FILES) as BaseFile[]) assert.ok(existsSync(basePath(dir, f)), f);
   assert.match(manifest.command, /udeg pretrain --seed 3 --count 12 --epochs 1/);
   assert.equal(manifest.sha256.length, 64);
-  const data = sliceDataset({ train: ["slice_020", "slice_030"] });
+  const data = sliceDataset({ train: ["slice_020", "slice_030"], val: ["slice_040"] });
   const config = resolveConfig({
     overrides: { model: { base: dir, imageSize: 128 }, train: { epochs: 1, batchSize: 2, augment: false } },
   });
