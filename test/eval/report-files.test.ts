@@ -35,7 +35,7 @@ describe("writeMetrics", () => {
       assert.deepEqual(readdirSync(out).sort(), ["metrics.csv", "metrics.json", "metrics.md"]);
 
       const json = JSON.parse(readFileSync(paths.json, "utf8"));
-      assert.deepEqual(Object.keys(json.mean), ["dice", "iou", "hd95", "assd", "ece", "auroc_u", "ueo"]);
+      assert.deepEqual(Object.keys(json.mean), ["dice", "iou", "hd95", "assd", "bf1", "bf2", "ece", "auroc_u", "ueo"]);
       assert.equal(json.per_image.length, 3);
       // shifted squares, spacing 0.5: hd95 = 2 px * 0.5 = 1; the one-empty image is null and skipped
       assert.equal(json.per_image[0].hd95, 1);
@@ -49,7 +49,7 @@ describe("writeMetrics", () => {
 
       const csv = readFileSync(paths.csv, "utf8").trimEnd().split("\n");
       assert.equal(csv.length, 1 + 3 + 1);
-      assert.equal(csv[0], "id,dice,iou,hd95,assd,ece,auroc_u,ueo,ueo_tau,flags");
+      assert.equal(csv[0], "id,dice,iou,hd95,assd,bf1,bf2,ece,auroc_u,ueo,ueo_tau,flags");
       assert.ok(csv[1]!.startsWith('"case, one",0.5,'));
       assert.ok(csv[2]!.startsWith('"quote""d|pipe",0,0,,,'));
       assert.ok(csv[3]!.startsWith("image_2,1,1,0,0,"));
