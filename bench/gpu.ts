@@ -29,7 +29,16 @@ import { completeWeights, udegWeightShapes } from "../src/udeg/init.js";
 import { scheduledWeights } from "../src/udeg/losses.js";
 import { edgeResolution } from "../src/udeg/model.js";
 import { modelOptions, scratchArch } from "../src/udeg/setup.js";
-import { flag, machine, round, runPeer, stats, type Timing, updateBenchmarksMd, writeResults } from "./common.js";
+import {
+  flag,
+  machine,
+  round,
+  runPeer,
+  stats,
+  type Timing,
+  updateBenchmarksMd,
+  writeResults,
+} from "./common.js";
 import { discLabels, randomImage, relDiff } from "./train.js";
 
 export interface GpuBenchOptions {
@@ -56,7 +65,13 @@ export interface GpuSizeResult {
   first_loss: number;
   first_grad_norm: number;
   torch: {
-    fp32: { step_ms: number; images_per_s: number; infer_ms: number; first_loss: number; first_grad_norm: number };
+    fp32: {
+      step_ms: number;
+      images_per_s: number;
+      infer_ms: number;
+      first_loss: number;
+      first_grad_norm: number;
+    };
     fp16: { step_ms: number; images_per_s: number; infer_ms: number } | null;
     device: string;
     version: string;
@@ -97,8 +112,7 @@ async function timed(fn: () => Promise<unknown>, repeats: number, warmup: number
 
 export async function benchOneSize(size: number, o: GpuBenchOptions): Promise<GpuSizeResult> {
   const config = stepConfig(size);
-  const cfg: SamConfig =
-    o.arch === "vit_b" ? { ...SAM_PRESETS.vit_b, imageSize: size } : scratchArch(config);
+  const cfg: SamConfig = o.arch === "vit_b" ? { ...SAM_PRESETS.vit_b, imageSize: size } : scratchArch(config);
   const model = modelOptions(config, cfg, 1, true);
   const weights = completeWeights(new Map(), udegWeightShapes(model), config.train.seed);
   const trainable = (k: string) => !k.startsWith("image_encoder.");
@@ -133,7 +147,11 @@ export async function benchOneSize(size: number, o: GpuBenchOptions): Promise<Gp
   // The peer's inputs: our initial trainable and frozen weights and the batch, before any step.
   const dir = mkdtempSync(join(tmpdir(), "udeg-bench-gpu-"));
   const inputs = join(dir, "inputs.safetensors");
-  const entry = (t: HostTensor) => ({ dtype: "float32" as const, shape: [...t.shape], data: t.data as Float32Array });
+  const entry = (t: HostTensor) => ({
+    dtype: "float32" as const,
+    shape: [...t.shape],
+    data: t.data as Float32Array,
+  });
   const trainableKeys = new Set(graph.keys);
   writeSafetensors(inputs, {
     ...Object.fromEntries(graph.keys.map((k, i) => [`param.${k}`, entry(step.state.params[i]!)])),

@@ -1,5 +1,6 @@
 // Training-step benchmark: one AdamW step of the `udeg` preset trained from scratch (the default
-// scratch architecture) on a small config, udeg's compiled TrainStep (loss + gradients + clipping
+// scratch architecture; fine path off and edge loss unbalanced, the step the peer implements) on
+// a small config, udeg's compiled TrainStep (loss + gradients + clipping
 // + AdamW in one onnxruntime session) against the same step in PyTorch
 // (bench/peer/udeg_step.py) in the same run. Both start from the same weights and batch; the
 // peer's parameter set and its first-step loss and gradient norm must match ours. The two are
@@ -134,7 +135,13 @@ export async function benchTrain(args: string[]): Promise<void> {
   const profileSteps = flag(args, "profile", 0);
   const config = resolveConfig({
     preset: "udeg",
-    overrides: { model: { imageSize: IMAGE_SIZE, classes: CLASSES }, train: { batchSize: BATCH } },
+    // The peer implements UDEG-Net without the fine path and with the unbalanced edge loss (as
+    // bench/gpu.ts): those two parts are switched off here so both sides run the same step.
+    overrides: {
+      model: { imageSize: IMAGE_SIZE, classes: CLASSES, fine: { enabled: false } },
+      loss: { edgeBalance: false },
+      train: { batchSize: BATCH },
+    },
   });
   const resolved = resolveModel(config, CLASSES);
   const cfg = resolved.model.cfg;

@@ -1,5 +1,16 @@
 // Parsers for numeric command-line flags: a clear message naming the flag instead of NaN later.
 
+const DEVICES = ["cpu", "webgpu", "cuda"] as const;
+
+/** `--device`: one of the execution providers udeg runs on (`udeg doctor` says which work here). */
+export function deviceName(flag: string): (v: string) => (typeof DEVICES)[number] {
+  return (v) => {
+    const d = DEVICES.find((x) => x === v);
+    if (!d) throw new Error(`${flag} must be ${DEVICES.join(", ")}, got "${v}"`);
+    return d;
+  };
+}
+
 export function positiveInt(flag: string): (v: string) => number {
   return (v) => {
     const n = Number(v);

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { toPlanar } from "../data/preprocess.js";
 import { predictWindow, windowSlice } from "../data/volume-window.js";
+import type { ExecutionProvider } from "../engine/index.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { getSlice, headerFor, type NiftiVolume, readNifti, sliceCount, writeNifti } from "../io/nifti.js";
 import type { PlanarImage } from "../io/planar-image.js";
@@ -15,6 +16,8 @@ export interface PredictOptions {
   input: string;
   out: string;
   quiet?: boolean;
+  /** Execution provider (default cpu). */
+  device?: ExecutionProvider;
 }
 
 const NIFTI = /\.nii(\.gz)?$/i;
@@ -110,7 +113,7 @@ export async function predictCommand(
   log: (line: string) => void = console.error,
 ): Promise<string[]> {
   const inputs = listInputs(o.input);
-  const predictor = await UdegPredictor.load(o.model);
+  const predictor = await UdegPredictor.load(o.model, { ep: o.device });
   mkdirSync(o.out, { recursive: true });
   const written: string[] = [];
   const images = inputs.filter((f) => !NIFTI.test(f));

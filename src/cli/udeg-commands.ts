@@ -2,13 +2,15 @@
 import { existsSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { Command } from "commander";
-import { evaluateRun } from "../eval/evaluate-run.js";
+import { type EvalOptions, evaluateRun } from "../eval/evaluate-run.js";
 import { train } from "../train/trainer.js";
 import { type PresetName, resolveConfig } from "../udeg/config.js";
 import { exportRun, exportWebModels } from "../udeg/export.js";
 import { loadRun } from "../udeg/predictor.js";
-import { integer, positiveInt, positiveNumber } from "./parse.js";
-import { predictCommand } from "./predict.js";
+import { deviceName, integer, positiveInt, positiveNumber } from "./parse.js";
+import { type PredictOptions, predictCommand } from "./predict.js";
+
+const DEVICE_HELP = "cpu | webgpu | cuda (default cpu; `udeg doctor` says which work here)";
 
 interface TrainFlags {
   data: string;
@@ -78,7 +80,7 @@ export function addUdegCommands(program: Command): void {
     .option("--lr <x>", "peak learning rate", positiveNumber("--lr"))
     .option("--image-size <n>", "model input size (longest side, padded square)", positiveInt("--image-size"))
     .option("--seed <n>", "seed of the split, order and augmentation", integer("--seed"))
-    .option("--device <name>", "cpu | webgpu | cuda (`udeg doctor` says which work here)")
+    .option("--device <name>", DEVICE_HELP, deviceName("--device"))
     .option("--resume", "continue the run in --out where it stopped")
     .option("--no-progress", "no progress bar (logs only)")
     .action(async (f: TrainFlags) => {
@@ -94,8 +96,9 @@ export function addUdegCommands(program: Command): void {
     .requiredOption("--model <run>", "run directory written by udeg train")
     .requiredOption("--input <path>", "an image, a folder of images, or a NIfTI volume (.nii, .nii.gz)")
     .requiredOption("--out <dir>", "output folder")
+    .option("--device <name>", DEVICE_HELP, deviceName("--device"))
     .option("--quiet", "no progress bar")
-    .action(async (f: { model: string; input: string; out: string; quiet?: boolean }) => {
+    .action(async (f: PredictOptions) => {
       await predictCommand(f);
     });
 
@@ -138,16 +141,9 @@ export function addUdegCommands(program: Command): void {
     .requiredOption("--data <dir>", "dataset folder")
     .option("--split <part>", "train | val | test (default test)")
     .option("--out <dir>", "where metrics.json/csv/md go (default RUN/eval-SPLIT)")
+    .option("--device <name>", DEVICE_HELP, deviceName("--device"))
     .option("--quiet", "no progress bar")
-    .action(
-      async (f: {
-        model: string;
-        data: string;
-        split?: "train" | "val" | "test";
-        out?: string;
-        quiet?: boolean;
-      }) => {
-        await evaluateRun(f);
-      },
-    );
+    .action(async (f: EvalOptions) => {
+      await evaluateRun(f);
+    });
 }

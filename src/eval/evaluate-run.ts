@@ -4,6 +4,7 @@
 // same way (the benchmark's U-Net peer goes through it too).
 import { existsSync } from "node:fs";
 import { type Dataset, openDataset, readSplit, type SplitPart } from "../data/index.js";
+import type { ExecutionProvider } from "../engine/index.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import { Progress } from "../io/progress.js";
 import { foregroundProbability, type UdegPrediction } from "../udeg/prediction.js";
@@ -18,6 +19,8 @@ export interface EvalOptions {
   split?: SplitPart;
   out?: string;
   quiet?: boolean;
+  /** Execution provider (default cpu). */
+  device?: ExecutionProvider;
 }
 
 export interface EvalResult {
@@ -77,7 +80,7 @@ export async function evaluateRun(
   o: EvalOptions,
   log: (line: string) => void = console.error,
 ): Promise<EvalResult> {
-  const predictor = await UdegPredictor.load(o.model);
+  const predictor = await UdegPredictor.load(o.model, { ep: o.device });
   const ds = await datasetOfRun(o.model, o.data, predictor.config.train.seed);
   const part = o.split ?? "test";
   const summary = await evaluateSplit(ds, part, (image) => predictor.predict(image), { quiet: o.quiet });

@@ -3,7 +3,7 @@
 // at the image's own size.
 import { existsSync } from "node:fs";
 import { padImage, type ResizeInfo, resizeForModel } from "../data/preprocess.js";
-import { type CompiledFunction, HostTensor, type RuntimeOptions } from "../engine/index.js";
+import { type CompiledFunction, HostTensor, type RuntimeOptions, requireDevice } from "../engine/index.js";
 import { readSafetensors, toFloat32 } from "../io/index.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import type { UdegConfig } from "./config.js";
@@ -26,6 +26,7 @@ export class UdegPredictor {
   /** Load a run directory written by `udeg train`. */
   static async load(runDir: string, runtime: RuntimeOptions = {}): Promise<UdegPredictor> {
     const { config, resolved } = loadRun(runDir);
+    if (runtime.ep) await requireDevice(runtime.ep);
     const infer = await buildInference(resolved.model, resolved.weights, 1, runtime);
     return new UdegPredictor(runDir, config, resolved, infer.fn, infer.hasEdge);
   }

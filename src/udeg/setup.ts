@@ -74,7 +74,12 @@ export function scratchArch(config: UdegConfig): SamConfig {
   return cfg;
 }
 
-export function modelOptions(config: UdegConfig, cfg: SamConfig, classes: number, lora: boolean): UdegModelOptions {
+export function modelOptions(
+  config: UdegConfig,
+  cfg: SamConfig,
+  classes: number,
+  lora: boolean,
+): UdegModelOptions {
   const l = config.model.lora;
   return {
     cfg,

@@ -35,7 +35,17 @@ describe("writeMetrics", () => {
       assert.deepEqual(readdirSync(out).sort(), ["metrics.csv", "metrics.json", "metrics.md"]);
 
       const json = JSON.parse(readFileSync(paths.json, "utf8"));
-      assert.deepEqual(Object.keys(json.mean), ["dice", "iou", "hd95", "assd", "bf1", "bf2", "ece", "auroc_u", "ueo"]);
+      assert.deepEqual(Object.keys(json.mean), [
+        "dice",
+        "iou",
+        "hd95",
+        "assd",
+        "bf1",
+        "bf2",
+        "ece",
+        "auroc_u",
+        "ueo",
+      ]);
       assert.equal(json.per_image.length, 3);
       // shifted squares, spacing 0.5: hd95 = 2 px * 0.5 = 1; the one-empty image is null and skipped
       assert.equal(json.per_image[0].hd95, 1);

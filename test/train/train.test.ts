@@ -3,7 +3,9 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { deviceName } from "../../src/cli/parse.js";
 import { predictCommand } from "../../src/cli/predict.js";
+import { probeDevice } from "../../src/engine/index.js";
 import { evaluateRun } from "../../src/eval/evaluate-run.js";
 import { readImage } from "../../src/io/images.js";
 import { readSafetensors, toFloat32 } from "../../src/io/index.js";
@@ -103,6 +105,14 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   assert.ok(Math.abs(maskVol.header.pixdim[3]! - 3) < 1e-6, "spacing kept");
   const uncVol = await readNifti(join(volOut, "brain_uncertainty.nii.gz"));
   assert.equal(uncVol.header.datatype, "float32");
+
+  // --device: a provider this machine lacks is refused up front, naming it and why.
+  if (!(await probeDevice("cuda")).available) {
+    const noCuda = /--device cuda is not available/;
+    await assert.rejects(predictCommand({ model: out, input: volPath, out: volOut, device: "cuda" }), noCuda);
+    await assert.rejects(evaluateRun({ model: out, data, split: "train", device: "cuda" }), noCuda);
+  }
+  assert.throws(() => deviceName("--device")("tpu"), /--device must be cpu, webgpu, cuda, got "tpu"/);
 });
 
 test("without a val part, 10 % of train is held out; the best val epoch is kept; patience stops the run", async () => {
