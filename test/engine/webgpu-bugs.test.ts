@@ -4,7 +4,7 @@
 import "../webgpu-env.js";
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { compile, Graph, HostTensor, type NamedTensors, type Tensor } from "../../src/engine/index.js";
+import { compile, conv, Graph, HostTensor, type NamedTensors, type Tensor } from "../../src/engine/index.js";
 
 async function onBoth(build: (g: Graph) => { inputs: Tensor[]; out: Tensor }, feeds: NamedTensors) {
   const results: Record<string, { data?: number[]; error?: string }> = {};
@@ -93,4 +93,49 @@ test("ConvTranspose of a depthwise convolution (groups 3, 2 outputs each, dilati
   );
   const err = Math.max(...r.cpu.data.map((v, i) => Math.abs(v - (r.webgpu.data?.[i] ?? Number.NaN))));
   assert.ok(!(err < 1e-3), `the WebGPU result is off by ${err} (${r.webgpu.error ?? "no error"})`);
+});
+
+test("Conv with a multiple of 3 (not of 4) input channels and a 3x3 kernel computes wrong numbers (engine conv() pads the channels to 4k)", async () => {
+  const maxErr = (r: { cpu: { data: number[] }; webgpu: { data?: number[]; error?: string } }) =>
+    Math.max(...r.cpu.data.map((v, i) => Math.abs(v - (r.webgpu.data?.[i] ?? Number.NaN))));
+  // x [1, C, 8, 8], w [4, C, 3, 3], padding 1: the raw node is wrong for C = 6 and 9 (and 129,
+  // UDEG-Net's edge conv), right for C = 8 and 5; the engine's conv() is right for all of them.
+  for (const c of [5, 6, 8, 9]) {
+    const x = HostTensor.float32(
+      Array.from({ length: c * 64 }, (_, i) => Math.cos(i * 0.11)),
+      [1, c, 8, 8],
+    );
+    const w = HostTensor.float32(
+      Array.from({ length: 4 * c * 9 }, (_, i) => Math.sin(i * 0.37)),
+      [4, c, 3, 3],
+    );
+    const raw = await onBoth(
+      (g) => {
+        const xi = g.input("x", [1, c, 8, 8]);
+        const out = g.addNode(
+          "Conv",
+          [xi, g.constant(w)],
+          {
+            pads: { kind: "ints", value: [1, 1, 1, 1] },
+            kernel_shape: { kind: "ints", value: [3, 3] },
+          },
+          [{ shape: [1, 4, 8, 8], dtype: "float32" }],
+        )[0]!;
+        return { inputs: [xi], out };
+      },
+      { x },
+    );
+    const buggy = c % 3 === 0 && c % 4 !== 0;
+    const rawErr = maxErr(raw);
+    if (buggy) assert.ok(!(rawErr < 1e-2), `C = ${c}: the raw WebGPU Conv is off by ${rawErr}`);
+    else assert.ok(rawErr < 1e-4, `C = ${c}: the raw WebGPU Conv is off by ${rawErr}`);
+    const engine = await onBoth(
+      (g) => {
+        const xi = g.input("x", [1, c, 8, 8]);
+        return { inputs: [xi], out: conv(xi, g.constant(w), null, { padding: 1 }) };
+      },
+      { x },
+    );
+    assert.ok(maxErr(engine) < 1e-4, `C = ${c}: engine conv() on WebGPU is off by ${maxErr(engine)}`);
+  }
 });

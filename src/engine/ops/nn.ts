@@ -6,7 +6,7 @@ import { fmtShape, HostTensor, type Tensor } from "../tensor.js";
 import { normAxis } from "./broadcast.js";
 import { add, erf, mul } from "./elementwise.js";
 import { matmul } from "./linalg.js";
-import { transposeLast2 } from "./shape.js";
+import { pad, transposeLast2 } from "./shape.js";
 
 /**
  * ONNX LayerNormalization over the axes from `axis` to the last (PyTorch's nn.LayerNorm with
@@ -102,6 +102,19 @@ export function convOutSize(inSize: number, k: number, s: number, d: number, pb:
   return Math.floor((inSize + pb + pe - d * (k - 1) - 1) / s) + 1;
 }
 
+/**
+ * Input channels for a Conv node that onnxruntime 1.30's WebGPU provider computes right: its
+ * convolution is wrong (errors of the order of the outputs) when a non-1x1 kernel has a
+ * channel count that is a multiple of 3 but not of 4, above 3 (6, 9, 15, ..., 129: UDEG-Net's
+ * edge conv on 2 x 64 + 1 channels; scanned for 1..140 channels with 3x3 and 5x5 kernels;
+ * reproduced in test/engine/webgpu-bugs.test.ts). Such inputs get zero channels up to a multiple
+ * of 4, which changes no value on any provider.
+ */
+function webgpuSafeChannels(channels: number, group: number, kernel: readonly number[]): number {
+  const bad = group === 1 && channels > 3 && channels % 3 === 0 && channels % 4 !== 0;
+  return bad && kernel.some((k) => k > 1) ? Math.ceil(channels / 4) * 4 : channels;
+}
+
 /** N-d convolution (PyTorch Conv1d/2d/3d): x [N, C, ...], weight [O, C/groups, ...k]. */
 export function conv(
   x: Tensor,
@@ -136,6 +149,12 @@ export function conv(
     );
   if (sizes.some((d) => d < 1))
     throw new Error(`Conv: input ${fmtShape(x.shape)} is smaller than the kernel`);
+  const padTo = webgpuSafeChannels(channels, geo.group, geo.kernel);
+  if (padTo !== channels) {
+    const more = x.shape.map((_, i): [number, number] => [0, i === 1 ? padTo - channels : 0]);
+    x = pad(x, more);
+    weight = pad(weight, more);
+  }
   const inputs = bias ? [x, weight, bias] : [x, weight];
   return x.graph.addNode("Conv", inputs, geometryAttrs(geo), [
     { shape: [batch, out, ...sizes], dtype: x.dtype },
