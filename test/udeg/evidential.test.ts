@@ -55,6 +55,22 @@ test("soft Dice on the foreground class by hand", async () => {
   close(both, (bg + 1 - (2 * inter + 1) / (inter + 2 + 1)) / 2);
 });
 
+test("soft Dice per image weighs a small structure like a large one", async () => {
+  // Two images of 4 pixels, foreground only (K = 1). Image 1: y = [1, 1, 1, 0], p = [1, 1, 1, 0]
+  // (perfect); image 2: y = [1, 0, 0, 0], p = [0, 0, 0, 0] (its one pixel missed). Smooth 0.
+  const p = HostTensor.float32([1, 1, 1, 0, 0, 0, 0, 0], [2, 1, 1, 4]);
+  const y = HostTensor.float32([1, 1, 1, 0, 1, 0, 0, 0], [2, 1, 1, 4]);
+  const dice = async (perImage: boolean) => {
+    const g = new Graph();
+    const pi = g.input("p", [2, 1, 1, 4]);
+    const yi = g.input("y", [2, 1, 1, 4]);
+    const f = await compile([pi, yi], [softDice(pi, yi, { perImage, smooth: 0 })]);
+    return (await f.run({ p, y })).out0!.data[0] as number;
+  };
+  close(await dice(false), 1 - (2 * 3) / (3 + 4)); // the batch at once: 1 - 6/7
+  close(await dice(true), (0 + 1) / 2); // per image: (1 - 1) and (1 - 0), averaged
+});
+
 test("accuracy-versus-uncertainty term by hand", async () => {
   // pixel 1 right: u = 2/6, p_max = 4/6 -> p_max ln(1 - u); pixel 2 wrong: u = 2/5, p_max = 3/5 -> (1 - p_max) ln u
   const want = -((4 / 6) * Math.log(1 - 2 / 6) + (1 - 3 / 5) * Math.log(2 / 5)) / 2;
