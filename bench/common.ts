@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import * as ort from "onnxruntime-node";
+import type { HostTensor } from "../src/engine/index.js";
 import { writeJsonAtomic } from "../src/io/atomic.js";
 import { InteractiveModel } from "../src/udeg/interactive.js";
 import type { WebModelMeta } from "../src/udeg/web-meta.js";
@@ -129,6 +130,11 @@ export function gitRevision(): string {
   } catch {
     return "unknown";
   }
+}
+
+/** A float32 tensor as a safetensors entry (the peers read our weights and batches this way). */
+export function f32Entry(t: HostTensor): { dtype: "float32"; shape: number[]; data: Float32Array } {
+  return { dtype: "float32", shape: [...t.shape], data: t.data as Float32Array };
 }
 
 /** Write a results JSON atomically. */

@@ -30,6 +30,7 @@ import { scheduledWeights } from "../src/udeg/losses.js";
 import { edgeResolution } from "../src/udeg/model.js";
 import { modelOptions, scratchArch } from "../src/udeg/setup.js";
 import {
+  f32Entry,
   flag,
   machine,
   round,
@@ -147,20 +148,15 @@ export async function benchOneSize(size: number, o: GpuBenchOptions): Promise<Gp
   // The peer's inputs: our initial trainable and frozen weights and the batch, before any step.
   const dir = mkdtempSync(join(tmpdir(), "udeg-bench-gpu-"));
   const inputs = join(dir, "inputs.safetensors");
-  const entry = (t: HostTensor) => ({
-    dtype: "float32" as const,
-    shape: [...t.shape],
-    data: t.data as Float32Array,
-  });
   const trainableKeys = new Set(graph.keys);
   writeSafetensors(inputs, {
-    ...Object.fromEntries(graph.keys.map((k, i) => [`param.${k}`, entry(step.state.params[i]!)])),
+    ...Object.fromEntries(graph.keys.map((k, i) => [`param.${k}`, f32Entry(step.state.params[i]!)])),
     ...Object.fromEntries(
-      [...weights].filter(([k]) => !trainableKeys.has(k)).map(([k, t]) => [`frozen.${k}`, entry(t)]),
+      [...weights].filter(([k]) => !trainableKeys.has(k)).map(([k, t]) => [`frozen.${k}`, f32Entry(t)]),
     ),
-    "input.image": entry(image),
-    "input.seg_target": entry(segY),
-    "input.edge_target": entry(edgeY),
+    "input.image": f32Entry(image),
+    "input.seg_target": f32Entry(segY),
+    "input.edge_target": f32Entry(edgeY),
   });
 
   const first = await step.step(feeds, lr);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDataset } from "../src/data/index.js";
 import { writePhantomDataset } from "../src/data/phantoms/index.js";
-import { type DemoDataset, demoDatasets } from "../src/demo/demo.js";
+import { type DemoDataset, demoDatasets, reportMetrics } from "../src/demo/demo.js";
 import { evaluateRun } from "../src/eval/evaluate-run.js";
 import { dice, type Summary } from "../src/eval/metrics/index.js";
 import { train } from "../src/train/trainer.js";
@@ -51,18 +51,7 @@ export async function clickDice(run: string, data: string): Promise<number[]> {
 }
 
 function row(m: Summary["mean"], seconds: number): Row {
-  return {
-    dice: m.dice,
-    iou: m.iou,
-    hd95: m.hd95,
-    assd: m.assd,
-    bf1: m.bf1,
-    bf2: m.bf2,
-    auroc_u: m.auroc_u,
-    ece: m.ece,
-    ueo: m.ueo,
-    train_seconds: round(seconds),
-  };
+  return { ...reportMetrics(m), train_seconds: round(seconds) };
 }
 
 /** The benchmark's sets: the demo's two and the small-structure phantoms. */

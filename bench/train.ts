@@ -19,6 +19,7 @@ import { scheduledWeights } from "../src/udeg/losses.js";
 import { edgeResolution } from "../src/udeg/model.js";
 import { resolveModel } from "../src/udeg/setup.js";
 import {
+  f32Entry,
   flag,
   machine,
   PeerProcess,
@@ -187,16 +188,11 @@ export async function benchTrain(args: string[]): Promise<void> {
   // The peer starts from exactly our initial weights and batch.
   const dir = mkdtempSync(join(tmpdir(), "udeg-bench-train-"));
   const inputs = join(dir, "inputs.safetensors");
-  const asEntry = (t: HostTensor) => ({
-    dtype: "float32" as const,
-    shape: [...t.shape],
-    data: t.data as Float32Array,
-  });
   writeSafetensors(inputs, {
-    ...Object.fromEntries(graph.keys.map((key, i) => [`param.${key}`, asEntry(step.state.params[i]!)])),
-    "input.image": asEntry(image),
-    "input.seg_target": asEntry(segY),
-    "input.edge_target": asEntry(edgeY),
+    ...Object.fromEntries(graph.keys.map((key, i) => [`param.${key}`, f32Entry(step.state.params[i]!)])),
+    "input.image": f32Entry(image),
+    "input.seg_target": f32Entry(segY),
+    "input.edge_target": f32Entry(edgeY),
   });
 
   const peer = PeerProcess.start("bench/peer/udeg_step.py", [

@@ -135,8 +135,8 @@ async function examplesOf(runDir: string, data: string, count: number): Promise<
   return out;
 }
 
-/** The metrics the report shows, from an evaluation's means. */
-function reportMetrics(m: Summary["mean"]): ReportRun["metrics"] {
+/** The metrics the report (and the quality benchmark) shows, from an evaluation's means. */
+export function reportMetrics(m: Summary["mean"]): ReportRun["metrics"] {
   return {
     dice: m.dice,
     iou: m.iou,

@@ -10,8 +10,10 @@ import {
   TrainStep,
 } from "../engine/index.js";
 import { ParamStore } from "../sam/params.js";
+import { lossConfigOf, type UdegConfig } from "../udeg/config.js";
 import { LOSS_WEIGHT_NAMES, type LossConfig, type LossWeightInputs, udegLoss } from "../udeg/losses.js";
 import { edgeResolution, type UdegModelOptions, udegForward } from "../udeg/model.js";
+import type { ResolvedModel } from "../udeg/setup.js";
 
 /**
  * What one training step is fed, by graph input name: `image` [B,3,S,S] 0-255, `seg_target`
@@ -45,6 +47,20 @@ export interface TrainGraphOptions {
   runtime?: RuntimeOptions;
   /** Where to say that nodes fall back to the CPU (GPU providers). */
   log?: (line: string) => void;
+}
+
+/** The training graph a run's config asks for: what the trainer builds and `udeg doctor` checks. */
+export function runTrainGraphOptions(config: UdegConfig, resolved: ResolvedModel): TrainGraphOptions {
+  const clicks = config.train.clicks.probability > 0 ? config.train.clicks : null;
+  return {
+    model: resolved.model,
+    loss: lossConfigOf(config),
+    weights: resolved.weights,
+    trainable: resolved.trainable,
+    batch: config.train.batchSize,
+    clickSlots: clicks ? clicks.max : 0,
+    adamw: { weightDecay: config.train.weightDecay, clipNorm: config.train.clipNorm ?? undefined },
+  };
 }
 
 export async function buildTrainGraph(o: TrainGraphOptions): Promise<TrainGraph> {

@@ -34,7 +34,7 @@ import { edgeResolution } from "../udeg/model.js";
 import { isStartedRun, type LogRecord, type RunSummary, runPath } from "../udeg/run-folder.js";
 import { type ResolvedModel, resolveModel } from "../udeg/setup.js";
 import { sampleClicks } from "./clicks.js";
-import { buildTrainGraph, lossWeightInput, type TrainFeeds } from "./graph.js";
+import { buildTrainGraph, lossWeightInput, runTrainGraphOptions, type TrainFeeds } from "./graph.js";
 import { partDice } from "./validation.js";
 
 export interface TrainOptions {
@@ -186,13 +186,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
   await requireDevice(config.train.device);
   const clicks = config.train.clicks.probability > 0 ? config.train.clicks : null;
   const graph = await buildTrainGraph({
-    model: resolved.model,
-    loss: lossConfigOf(config),
-    weights: resolved.weights,
-    trainable: resolved.trainable,
-    batch: B,
-    clickSlots: clicks ? clicks.max : 0,
-    adamw: { weightDecay: config.train.weightDecay, clipNorm: config.train.clipNorm ?? undefined },
+    ...runTrainGraphOptions(config, resolved),
     runtime: { ep: config.train.device },
     log,
   });
