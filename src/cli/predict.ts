@@ -60,30 +60,37 @@ async function predictVolume(
   const vol: NiftiVolume = await readNifti(path);
   const axis = 2;
   const n = sliceCount(vol, axis);
+  // 4-D and up (fMRI, DWI, time series): every volume is predicted, each with the one window of
+  // the whole file, and the outputs keep the input's extra dimensions.
+  const volumes = vol.shape.slice(3).reduce((a, b) => a * b, 1);
   const [lo, hi] = predictWindow(vol);
   const [nx, ny] = vol.shape as [number, number];
-  const mask = new Uint8Array(nx * ny * n);
-  const prob = new Float32Array(nx * ny * n);
-  const unc = new Float32Array(nx * ny * n);
-  const progress = new Progress({ total: n, label: basename(path), silent: quiet });
-  for (let z = 0; z < n; z++) {
-    const slice = getSlice(vol, axis, z);
-    const plane = windowSlice(slice, lo, hi);
-    const p = await predictor.predict({ data: plane, channels: 1, height: slice.rows, width: slice.cols });
-    // Slices along axis 2 are [i, j] with rows = i: voxel (i, j, z) lives at i + nx * (j + ny * z).
-    for (let i = 0; i < slice.rows; i++) {
-      for (let j = 0; j < slice.cols; j++) {
-        const v = i + nx * (j + ny * z);
-        const q = i * slice.cols + j;
-        mask[v] = p.labels[q]!;
-        prob[v] = 1 - p.prob[q]!;
-        unc[v] = p.uncertainty[q]!;
+  const total = nx * ny * n * volumes;
+  const mask = new Uint8Array(total);
+  const prob = new Float32Array(total);
+  const unc = new Float32Array(total);
+  const progress = new Progress({ total: n * volumes, label: basename(path), silent: quiet });
+  for (let t = 0; t < volumes; t++) {
+    for (let z = 0; z < n; z++) {
+      const slice = getSlice(vol, axis, z, t);
+      const plane = windowSlice(slice, lo, hi);
+      const p = await predictor.predict({ data: plane, channels: 1, height: slice.rows, width: slice.cols });
+      // Slices along axis 2 are [i, j] with rows = i: voxel (i, j, z, t) lives at
+      // i + nx * (j + ny * (z + n * t)).
+      for (let i = 0; i < slice.rows; i++) {
+        for (let j = 0; j < slice.cols; j++) {
+          const v = i + nx * (j + ny * (z + n * t));
+          const q = i * slice.cols + j;
+          mask[v] = p.labels[q]!;
+          prob[v] = 1 - p.prob[q]!;
+          unc[v] = p.uncertainty[q]!;
+        }
       }
+      progress.update(t * n + z + 1);
     }
-    progress.update(z + 1);
   }
   progress.finish();
-  const shape = [nx, ny, n];
+  const shape = volumes > 1 ? vol.shape : [nx, ny, n];
   const name = stem(path);
   const files = [
     join(out, `${name}_mask.nii.gz`),

@@ -1,4 +1,6 @@
-// NIfTI-1 parsing: header fields, checks with clear errors, voxels in their own datatype.
+// NIfTI-1 and NIfTI-2 parsing: header fields, checks with clear errors, voxels in their own
+// datatype. Both versions read into one NiftiHeader (NIfTI-2's 64-bit sizes and doubles as
+// numbers), so that every reader and the writer (which writes NIfTI-1) handle either.
 import {
   BYTES,
   CODE_NAMES,
@@ -128,14 +130,9 @@ export function parseNiftiHeader(bytes: Uint8Array, name = "(nifti)"): NiftiHead
   let le: boolean;
   if (v.getInt32(0, true) === 348) le = true;
   else if (v.getInt32(0, false) === 348) le = false;
-  else if (v.getInt32(0, true) === 540 || v.getInt32(0, false) === 540) {
-    throw new NiftiError(
-      name,
-      "unsupported",
-      "NIfTI-2 files are not supported",
-      "Save it as NIfTI-1 (e.g. nibabel.Nifti1Image).",
-    );
-  } else {
+  else if (v.getInt32(0, true) === 540) return parseNifti2Header(bytes, true, name);
+  else if (v.getInt32(0, false) === 540) return parseNifti2Header(bytes, false, name);
+  else {
     throw new NiftiError(
       name,
       "corrupt",
@@ -163,35 +160,12 @@ export function parseNiftiHeader(bytes: Uint8Array, name = "(nifti)"): NiftiHead
   const i16 = (o: number) => v.getInt16(o, le);
   const i32 = (o: number) => v.getInt32(o, le);
   const f32 = (o: number) => v.getFloat32(o, le);
-  const dim = Array.from({ length: 8 }, (_, k) => i16(40 + 2 * k));
-  const nd = dim[0]!;
-  if (nd < 1 || nd > 7) throw new NiftiError(name, "corrupt", `bad dim[0] = ${nd} (1..7)`, DAMAGED);
-  for (let d = 1; d <= nd; d++) {
-    if (dim[d]! < 1) throw new NiftiError(name, "corrupt", `bad dim[${d}] = ${dim[d]}`, DAMAGED);
-  }
-  const code = i16(70);
-  const datatype = CODE_NAMES.get(code);
-  if (datatype === undefined) {
-    const known = OTHER_CODES[code];
-    throw new NiftiError(
-      name,
-      known ? "unsupported" : "corrupt",
-      known ? `datatype ${known} (${code}) is not supported` : `unknown datatype code ${code}`,
-      known ? "Convert the volume to an integer or float datatype." : DAMAGED,
-    );
-  }
-  const voxOffset = f32(108);
-  if (!Number.isFinite(voxOffset) || voxOffset < 348 || !Number.isInteger(voxOffset)) {
-    throw new NiftiError(name, "corrupt", `bad vox_offset ${voxOffset}`, DAMAGED);
-  }
-  if (bytes.length < voxOffset) {
-    throw new NiftiError(
-      name,
-      "truncated",
-      `the file ends (${bytes.length} bytes) before vox_offset ${voxOffset}`,
-      DAMAGED,
-    );
-  }
+  const dim = checkDims(
+    Array.from({ length: 8 }, (_, k) => i16(40 + 2 * k)),
+    name,
+  );
+  const datatype = datatypeOfCode(i16(70), name);
+  const voxOffset = checkVoxOffset(f32(108), 348, bytes.length, name);
   return {
     littleEndian: le,
     legacy: new Uint8Array(bytes.subarray(4, 39)),
@@ -232,5 +206,135 @@ export function parseNiftiHeader(bytes: Uint8Array, name = "(nifti)"): NiftiHead
     srowZ: Array.from({ length: 4 }, (_, k) => f32(312 + 4 * k)),
     intentName: readString(bytes, 328, 16),
     extensions: new Uint8Array(bytes.subarray(348, voxOffset)),
+  };
+}
+
+function checkDims(dim: number[], name: string): number[] {
+  const nd = dim[0]!;
+  if (nd < 1 || nd > 7) throw new NiftiError(name, "corrupt", `bad dim[0] = ${nd} (1..7)`, DAMAGED);
+  for (let d = 1; d <= nd; d++) {
+    if (!(dim[d]! >= 1)) throw new NiftiError(name, "corrupt", `bad dim[${d}] = ${dim[d]}`, DAMAGED);
+  }
+  return dim;
+}
+
+function datatypeOfCode(code: number, name: string): NiftiDatatype {
+  const datatype = CODE_NAMES.get(code);
+  if (datatype !== undefined) return datatype;
+  const known = OTHER_CODES[code];
+  throw new NiftiError(
+    name,
+    known ? "unsupported" : "corrupt",
+    known ? `datatype ${known} (${code}) is not supported` : `unknown datatype code ${code}`,
+    known ? "Convert the volume to an integer or float datatype." : DAMAGED,
+  );
+}
+
+function checkVoxOffset(voxOffset: number, headerSize: number, fileSize: number, name: string): number {
+  if (!Number.isFinite(voxOffset) || voxOffset < headerSize || !Number.isInteger(voxOffset)) {
+    throw new NiftiError(name, "corrupt", `bad vox_offset ${voxOffset}`, DAMAGED);
+  }
+  if (fileSize < voxOffset) {
+    throw new NiftiError(
+      name,
+      "truncated",
+      `the file ends (${fileSize} bytes) before vox_offset ${voxOffset}`,
+      DAMAGED,
+    );
+  }
+  return voxOffset;
+}
+
+/**
+ * The 540-byte NIfTI-2 header (same fields as NIfTI-1, sizes as int64 and reals as float64, in
+ * another order; nifti2.h). Sizes above 2^53 are refused; NIfTI-1-only fields (legacy bytes,
+ * glmax/glmin) are zero.
+ */
+function parseNifti2Header(bytes: Uint8Array, le: boolean, name: string): NiftiHeader {
+  if (bytes.length < 540) {
+    throw new NiftiError(
+      name,
+      "truncated",
+      `only ${bytes.length} bytes, a NIfTI-2 header needs 540`,
+      DAMAGED,
+    );
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = readString(bytes, 4, 4);
+  if (magic === "ni2") {
+    throw new NiftiError(
+      name,
+      "unsupported",
+      "two-file NIfTI-2 (.hdr/.img) is not supported",
+      "Convert it to a single .nii.gz file.",
+    );
+  }
+  if (magic !== "n+2") {
+    throw new NiftiError(
+      name,
+      "corrupt",
+      `bad NIfTI-2 magic ${JSON.stringify(magic)} (expected "n+2")`,
+      DAMAGED,
+    );
+  }
+  const i16 = (o: number) => v.getInt16(o, le);
+  const i32 = (o: number) => v.getInt32(o, le);
+  const f64 = (o: number) => v.getFloat64(o, le);
+  const i64 = (o: number) => {
+    const x = v.getBigInt64(o, le);
+    if (x > BigInt(Number.MAX_SAFE_INTEGER) || x < -BigInt(Number.MAX_SAFE_INTEGER))
+      throw new NiftiError(
+        name,
+        "corrupt",
+        `a 64-bit header value at byte ${o} is out of range (${x})`,
+        DAMAGED,
+      );
+    return Number(x);
+  };
+  const dim = checkDims(
+    Array.from({ length: 8 }, (_, k) => i64(16 + 8 * k)),
+    name,
+  );
+  const voxOffset = checkVoxOffset(i64(168), 540, bytes.length, name);
+  return {
+    littleEndian: le,
+    legacy: new Uint8Array(35),
+    dimInfo: bytes[524]!,
+    dim,
+    intentP1: f64(80),
+    intentP2: f64(88),
+    intentP3: f64(96),
+    intentCode: i32(504),
+    datatype: datatypeOfCode(i16(12), name),
+    bitpix: i16(14),
+    sliceStart: i64(224),
+    pixdim: Array.from({ length: 8 }, (_, k) => f64(104 + 8 * k)),
+    voxOffset,
+    sclSlope: f64(176),
+    sclInter: f64(184),
+    sliceEnd: i64(232),
+    sliceCode: i32(496),
+    xyztUnits: i32(500),
+    calMax: f64(192),
+    calMin: f64(200),
+    sliceDuration: f64(208),
+    toffset: f64(216),
+    glmax: 0,
+    glmin: 0,
+    descrip: readString(bytes, 240, 80),
+    auxFile: readString(bytes, 320, 24),
+    qformCode: i32(344),
+    sformCode: i32(348),
+    quaternB: f64(352),
+    quaternC: f64(360),
+    quaternD: f64(368),
+    qoffsetX: f64(376),
+    qoffsetY: f64(384),
+    qoffsetZ: f64(392),
+    srowX: Array.from({ length: 4 }, (_, k) => f64(400 + 8 * k)),
+    srowY: Array.from({ length: 4 }, (_, k) => f64(432 + 8 * k)),
+    srowZ: Array.from({ length: 4 }, (_, k) => f64(464 + 8 * k)),
+    intentName: readString(bytes, 508, 16),
+    extensions: new Uint8Array(bytes.subarray(540, voxOffset)),
   };
 }

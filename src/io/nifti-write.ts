@@ -81,6 +81,14 @@ export function serializeNifti(
       `header dim ${header.dim.slice(1, nd + 1).join("x")} holds ${nvox} voxels, the data has ${data.length}`,
     );
   }
+  if (header.dim.some((d) => d > 32767)) {
+    throw new NiftiError(
+      "(nifti)",
+      "bad-argument",
+      `dim ${header.dim.slice(1, nd + 1).join("x")}: NIfTI-1, which udeg writes, holds at most 32767 per dimension`,
+      "Crop or split the volume.",
+    );
+  }
   const h = datatype === header.datatype ? header : headerFor(header, header.dim.slice(1, nd + 1), datatype);
   let ext = options.keepExtensions === false ? new Uint8Array(4) : header.extensions;
   if (ext.length === 0) ext = new Uint8Array(4); // the 4-byte extender, all zero: no extensions

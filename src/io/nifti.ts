@@ -1,4 +1,5 @@
-// NIfTI-1 volumes: single-file .nii and .nii.gz (gzip detected from the bytes, not the name).
+// NIfTI volumes: single-file .nii and .nii.gz, NIfTI-1 and NIfTI-2 (gzip detected from the bytes,
+// not the name; written as NIfTI-1).
 //
 // Reading keeps every header field, qform/sform included, so a prediction can be written back
 // with the header of the image it came from (same geometry, new datatype). Slices are 2-D float
@@ -7,7 +8,7 @@
 // to RAS or to a radiological display is done; that is the caller's business (and must then be
 // undone before writing a prediction back).
 //
-// Not read: NIfTI-2 (540-byte header), the two-file .hdr/.img form, complex and RGB datatypes.
+// Not read: the two-file .hdr/.img form, complex and RGB datatypes.
 
 import { open, readFile, writeFile } from "node:fs/promises";
 import { promisify } from "node:util";
@@ -83,10 +84,11 @@ export async function readNiftiHeader(path: string): Promise<NiftiHeader> {
         }
       }
       let enough = false;
-      if (bytes.length >= 348) {
+      if (bytes.length >= 548) {
         const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-        const le = v.getInt32(0, true) === 348;
-        const voxOffset = v.getFloat32(108, le);
+        const two = v.getInt32(0, true) === 540 || v.getInt32(0, false) === 540; // NIfTI-2
+        const le = v.getInt32(0, true) === (two ? 540 : 348);
+        const voxOffset = two ? Number(v.getBigInt64(168, le)) : v.getFloat32(108, le);
         enough = bytes.length >= voxOffset || !(voxOffset < 2 ** 26); // a garbage offset: let the parser say so
       }
       if (enough || len === size) return parseNiftiHeader(bytes, path);
@@ -96,7 +98,7 @@ export async function readNiftiHeader(path: string): Promise<NiftiHeader> {
   }
 }
 
-/** Parses NIfTI-1 bytes (gzip-compressed or not); `name` is used in errors. */
+/** Parses NIfTI-1 or NIfTI-2 bytes (gzip-compressed or not); `name` is used in errors. */
 export function parseNifti(bytes: Uint8Array, name = "(nifti)"): NiftiVolume {
   if (isGzip(bytes)) {
     try {

@@ -263,8 +263,11 @@ describe("NIfTI errors", () => {
     writeFileSync(p1, Buffer.alloc(400, 7));
     await rejectsWith(() => readNifti(p1), "corrupt", p1, /not a NIfTI-1 file/);
     const n2 = handBuilt();
-    new DataView(n2.buffer).setInt32(0, 540, true);
-    await rejectsWith(() => parseNifti(n2, "n2.nii"), "unsupported", "n2.nii", /NIfTI-2/);
+    new DataView(n2.buffer).setInt32(0, 540, true); // a NIfTI-2 size with a NIfTI-1 body
+    await rejectsWith(() => parseNifti(n2, "n2.nii"), "truncated", "n2.nii", /a NIfTI-2 header needs 540/);
+    const n2long = new Uint8Array(600);
+    n2long.set(n2);
+    await rejectsWith(() => parseNifti(n2long, "n2.nii"), "corrupt", "n2.nii", /bad NIfTI-2 magic/);
     const pair = handBuilt();
     pair.set(Buffer.from("ni1\0", "latin1"), 344);
     await rejectsWith(() => parseNifti(pair, "pair.hdr"), "unsupported", "pair.hdr", /two-file/);

@@ -106,6 +106,31 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   const uncVol = await readNifti(join(volOut, "brain_uncertainty.nii.gz"));
   assert.equal(uncVol.header.datatype, "float32");
 
+  // A 4-D volume: every volume is predicted. Volume 1 holds volume 0's slices in reverse order
+  // (same values, so the same window): its masks are volume 0's, reversed.
+  const plane = h * w;
+  const vol4 = new Uint8Array(plane * 6);
+  vol4.set(vol, 0);
+  for (let z = 0; z < 3; z++) vol4.set(vol.subarray((2 - z) * plane, (3 - z) * plane), (3 + z) * plane);
+  const vol4Path = join(volDir, "brain4d.nii.gz");
+  await writeNifti(vol4Path, makeNiftiHeader([h, w, 3, 2], "uint8", [0.9, 0.9, 3, 2]), vol4);
+  await predictCommand({ model: out, input: vol4Path, out: volOut, quiet: true }, quiet);
+  const mask4 = await readNifti(join(volOut, "brain4d_mask.nii.gz"));
+  assert.deepEqual(mask4.shape.slice(0, 4), [h, w, 3, 2]);
+  const m3 = maskVol.data as Uint8Array;
+  const m4 = mask4.data as Uint8Array;
+  assert.ok(
+    m3.some((v) => v === 1),
+    "the 3-D masks are not empty",
+  );
+  assert.deepEqual(m4.subarray(0, 3 * plane), m3, "volume 0 as the 3-D volume");
+  for (let z = 0; z < 3; z++)
+    assert.deepEqual(
+      m4.subarray((3 + z) * plane, (4 + z) * plane),
+      m3.subarray((2 - z) * plane, (3 - z) * plane),
+      `volume 1, slice ${z}`,
+    );
+
   // --device: a provider this machine lacks is refused up front, naming it and why.
   if (!(await probeDevice("cuda")).available) {
     const noCuda = /--device cuda is not available/;
