@@ -1,9 +1,12 @@
 // `udeg predict`: a trained run on an image, a folder of images, or a NIfTI volume.
-import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
+import { inflateRawSync } from "node:zlib";
 import { toPlanar } from "../data/preprocess.js";
 import { predictWindow, windowSlice } from "../data/volume-window.js";
 import type { ExecutionProvider } from "../engine/index.js";
+import { decodeDicom, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { getSlice, headerFor, type NiftiVolume, readNifti, sliceCount, writeNifti } from "../io/nifti.js";
 import type { PlanarImage } from "../io/planar-image.js";
@@ -21,10 +24,12 @@ export interface PredictOptions {
 }
 
 const NIFTI = /\.nii(\.gz)?$/i;
+const DICOM = /\.(dcm|dicom)$/i;
 
 function stem(path: string): string {
   return basename(path)
     .replace(NIFTI, "")
+    .replace(DICOM, "")
     .replace(extname(basename(path).replace(NIFTI, "")), "");
 }
 
@@ -103,15 +108,57 @@ async function predictVolume(
   return files;
 }
 
+/**
+ * A DICOM file (single or multi-frame, the transfer syntaxes src/io/dicom.ts reads): each frame
+ * windowed as the web viewer maps it (dicomToPlanar) and predicted; outputs as for an image,
+ * named NAME (one frame) or NAME_fNNNN (frame NNNN, from 1). DICOM SEG output is issue 13's.
+ */
+async function predictDicom(
+  predictor: UdegPredictor,
+  path: string,
+  out: string,
+  quiet: boolean,
+): Promise<string[]> {
+  const img = decodeDicom(await readFile(path), path, { inflate: (d) => inflateRawSync(d) });
+  const mapping = dicomDisplayMapping(img);
+  const written: string[] = [];
+  const progress = new Progress({
+    total: img.frames,
+    label: basename(path),
+    silent: quiet || img.frames < 2,
+  });
+  for (let f = 0; f < img.frames; f++) {
+    const planar = dicomToPlanar(img, f, mapping);
+    const p = await predictor.predict(planar);
+    const name = img.frames > 1 ? `${stem(path)}_f${String(f + 1).padStart(4, "0")}` : stem(path);
+    written.push(...Object.values(await writePrediction(out, name, p, greyOf(planar))));
+    progress.update(f + 1);
+  }
+  progress.finish();
+  return written;
+}
+
+function isDicomFile(path: string): boolean {
+  if (DICOM.test(path)) return true;
+  const head = new Uint8Array(132);
+  const fd = openSync(path, "r");
+  try {
+    readSync(fd, head, 0, 132, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return sniffDicom(head);
+}
+
 function listInputs(input: string): string[] {
   if (!existsSync(input)) throw new Error(`--input ${input}: no such file or folder`);
   if (!statSync(input).isDirectory()) return [input];
   const files = readdirSync(input)
-    .filter((f) => NIFTI.test(f) || IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()))
+    .filter((f) => NIFTI.test(f) || DICOM.test(f) || IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()))
     .sort()
     .map((f) => join(input, f));
   if (files.length === 0)
-    throw new Error(`--input ${input}: no PNG, JPEG, TIFF, BMP or NIfTI files in the folder`);
+    throw new Error(`--input ${input}: no PNG, JPEG, TIFF, BMP, NIfTI or DICOM (.dcm) files in the folder`);
   return files;
 }
 
@@ -123,7 +170,8 @@ export async function predictCommand(
   const predictor = await UdegPredictor.load(o.model, { ep: o.device });
   mkdirSync(o.out, { recursive: true });
   const written: string[] = [];
-  const images = inputs.filter((f) => !NIFTI.test(f));
+  const dicom = new Set(inputs.filter(isDicomFile));
+  const images = inputs.filter((f) => !NIFTI.test(f) && !dicom.has(f));
   const progress = new Progress({
     total: images.length,
     label: "predict",
@@ -133,6 +181,10 @@ export async function predictCommand(
   for (const file of inputs) {
     if (NIFTI.test(file)) {
       written.push(...(await predictVolume(predictor, file, o.out, !!o.quiet)));
+      continue;
+    }
+    if (dicom.has(file)) {
+      written.push(...(await predictDicom(predictor, file, o.out, !!o.quiet)));
       continue;
     }
     const img = await readPlanar(file);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -7,11 +7,13 @@ import { deviceName } from "../../src/cli/parse.js";
 import { predictCommand } from "../../src/cli/predict.js";
 import { probeDevice } from "../../src/engine/index.js";
 import { evaluateRun } from "../../src/eval/evaluate-run.js";
+import { decodeDicom, dicomToPlanar } from "../../src/io/dicom.js";
 import { readImage } from "../../src/io/images.js";
 import { readSafetensors, toFloat32 } from "../../src/io/index.js";
 import { makeNiftiHeader, readNifti, writeNifti } from "../../src/io/nifti.js";
 import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
+import { UdegPredictor } from "../../src/udeg/predictor.js";
 import { RUN_FILES, type RunFile, runPath } from "../../src/udeg/run-folder.js";
 import { ITK, sliceDataset, smallConfig } from "./helpers.js";
 
@@ -130,6 +132,27 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
       m3.subarray((2 - z) * plane, (3 - z) * plane),
       `volume 1, slice ${z}`,
     );
+
+  // DICOM in (pydicom's corpus, Debian python3-pydicom): a CT slice and a 15-frame RT dose file;
+  // each frame predicted as the model sees dicomToPlanar's mapping of it.
+  const dcmIn = mkdtempSync(join(tmpdir(), "udeg-dcm-"));
+  const corpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
+  for (const f of ["CT_small.dcm", "rtdose.dcm"]) copyFileSync(join(corpus, f), join(dcmIn, f));
+  const dcmOut = join(dcmIn, "out");
+  await predictCommand({ model: out, input: dcmIn, out: dcmOut, quiet: true }, quiet);
+  for (let f = 1; f <= 15; f++)
+    assert.ok(
+      existsSync(join(dcmOut, `rtdose_f${String(f).padStart(4, "0")}_mask.png`)),
+      `rtdose frame ${f}`,
+    );
+  const ct = decodeDicom(readFileSync(join(dcmIn, "CT_small.dcm")), "CT_small.dcm");
+  const ctWant = await (await UdegPredictor.load(out)).predict(dicomToPlanar(ct));
+  const ctMask = await readImage(join(dcmOut, "CT_small_mask.png"));
+  assert.deepEqual([ctMask.height, ctMask.width], [128, 128]);
+  assert.ok(
+    ctMask.data.every((v, i) => (v > 0 ? 1 : 0) === (ctWant.labels[i]! > 0 ? 1 : 0)),
+    "CT_small_mask.png is the prediction of the decoded, windowed frame",
+  );
 
   // --device: a provider this machine lacks is refused up front, naming it and why.
   if (!(await probeDevice("cuda")).available) {
