@@ -1,20 +1,11 @@
 // The `udeg` command line. Thin by design: parse, validate, call the library, print.
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { Command } from "commander";
-import { packageRoot } from "../io/package-files.js";
+import { packageVersion } from "../io/package-files.js";
 import { addDemoCommands } from "./demo.js";
 import { addDoctorCommand } from "./doctor.js";
 import { addSamCommands } from "./sam-predict.js";
 import { addServeCommand } from "./serve.js";
 import { addUdegCommands } from "./udeg-commands.js";
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 export function buildProgram(): Command {
   const program = new Command()

@@ -6,9 +6,12 @@ import { inflateRawSync } from "node:zlib";
 import { toPlanar } from "../data/preprocess.js";
 import { predictWindow, windowSlice } from "../data/volume-window.js";
 import type { ExecutionProvider } from "../engine/index.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import { decodeDicom, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
+import { readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { getSlice, headerFor, type NiftiVolume, readNifti, sliceCount, writeNifti } from "../io/nifti.js";
+import { packageVersion } from "../io/package-files.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import { Progress } from "../io/progress.js";
 import { writePrediction } from "../udeg/outputs.js";
@@ -111,7 +114,8 @@ async function predictVolume(
 /**
  * A DICOM file (single or multi-frame, the transfer syntaxes src/io/dicom.ts reads): each frame
  * windowed as the web viewer maps it (dicomToPlanar) and predicted; outputs as for an image,
- * named NAME (one frame) or NAME_fNNNN (frame NNNN, from 1). DICOM SEG output is issue 13's.
+ * named NAME (one frame) or NAME_fNNNN (frame NNNN, from 1); and NAME.seg.dcm, a DICOM SEG of
+ * every frame in the source's study.
  */
 async function predictDicom(
   predictor: UdegPredictor,
@@ -119,9 +123,11 @@ async function predictDicom(
   out: string,
   quiet: boolean,
 ): Promise<string[]> {
-  const img = decodeDicom(await readFile(path), path, { inflate: (d) => inflateRawSync(d) });
+  const bytes = await readFile(path);
+  const img = decodeDicom(bytes, path, { inflate: (d) => inflateRawSync(d) });
   const mapping = dicomDisplayMapping(img);
   const written: string[] = [];
+  const labels: Uint8Array[] = [];
   const progress = new Progress({
     total: img.frames,
     label: basename(path),
@@ -132,11 +138,32 @@ async function predictDicom(
     const p = await predictor.predict(planar);
     const name = img.frames > 1 ? `${stem(path)}_f${String(f + 1).padStart(4, "0")}` : stem(path);
     written.push(...Object.values(await writePrediction(out, name, p, greyOf(planar))));
+    labels.push(p.labels);
     progress.update(f + 1);
   }
   progress.finish();
+  const classes = predictor.resolved.model.classes;
+  const seg = segmentationFromLabels(readDicomDataset(bytes), labels, {
+    segments: Array.from({ length: classes }, (_, k) => ({
+      label: classes === 1 ? "foreground" : `class ${k + 1}`,
+      rgb: SEGMENT_COLOURS[k % SEGMENT_COLOURS.length]!,
+    })),
+    softwareVersion: packageVersion(),
+  });
+  const segPath = join(out, `${stem(path)}.seg.dcm`);
+  writeFileAtomic(segPath, seg);
+  written.push(segPath);
   return written;
 }
+
+/** Segment display colours (sRGB), class 1 first. */
+const SEGMENT_COLOURS: readonly (readonly [number, number, number])[] = [
+  [230, 60, 60],
+  [60, 160, 230],
+  [90, 200, 90],
+  [240, 200, 40],
+  [180, 90, 220],
+];
 
 function isDicomFile(path: string): boolean {
   if (DICOM.test(path)) return true;

@@ -1,6 +1,6 @@
 // Where the package's own files are (package.json, assets/, dist/web): the one lookup of the
 // package root, from src/io (tsx) or dist/src/io (built).
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,4 +17,10 @@ export function packageRoot(): string {
 export function packageAsset(parts: readonly string[], marker: string): string | null {
   const dir = join(packageRoot(), "assets", ...parts);
   return existsSync(join(dir, marker)) ? dir : null;
+}
+
+/** udeg's version, from its package.json (the CLI's --version, the software version in DICOM SEG). */
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), "package.json"), "utf8")) as { version: string };
+  return pkg.version;
 }

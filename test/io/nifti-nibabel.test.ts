@@ -56,14 +56,14 @@ for (const [file, version] of [
     for (let i = 0; i < got.length; i++) if (!close(got[i]!, want.data[i]!)) bad++;
     assert.equal(bad, 0, `${bad} of ${got.length} values differ from nibabel's`);
     const h = vol.header;
-    want.pixdim.forEach((p: number, k: number) => assert.ok(close(h.pixdim[k]!, p), `pixdim[${k}]`));
-    [h.srowX, h.srowY, h.srowZ].forEach((row, r) =>
-      row.forEach((x, k) => assert.ok(close(x, want.srow[r][k]), `srow ${r} ${k}: ${x}`)),
-    );
+    for (const [k, p] of (want.pixdim as number[]).entries())
+      assert.ok(close(h.pixdim[k]!, p), `pixdim[${k}]`);
+    for (const [r, row] of [h.srowX, h.srowY, h.srowZ].entries())
+      for (const [k, x] of row.entries()) assert.ok(close(x, want.srow[r][k]), `srow ${r} ${k}: ${x}`);
     assert.equal(h.sformCode, want.sform_code);
     assert.equal(h.qformCode, want.qform_code);
     const q = [h.quaternB, h.quaternC, h.quaternD, h.qoffsetX, h.qoffsetY, h.qoffsetZ];
-    q.forEach((x, k) => assert.ok(close(x, want.quatern[k]), `quatern/qoffset ${k}`));
+    for (const [k, x] of q.entries()) assert.ok(close(x, want.quatern[k]), `quatern/qoffset ${k}`);
     assert.equal(h.descrip, want.descrip);
     // The header alone (what dataset listing reads) agrees.
     assert.deepEqual((await readNiftiHeader(path)).dim, h.dim);

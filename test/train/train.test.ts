@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -153,6 +154,23 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
     ctMask.data.every((v, i) => (v > 0 ? 1 : 0) === (ctWant.labels[i]! > 0 ? 1 : 0)),
     "CT_small_mask.png is the prediction of the decoded, windowed frame",
   );
+  // ... and NAME.seg.dcm holds the same mask as DICOM SEG (pydicom reads it back).
+  const segRead = spawnSync(
+    "/usr/bin/python3",
+    [
+      "-c",
+      "import sys, pydicom; print(int(pydicom.dcmread(sys.argv[1]).pixel_array.sum()))",
+      join(dcmOut, "CT_small.seg.dcm"),
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(segRead.status, 0, segRead.stderr);
+  assert.equal(
+    Number(segRead.stdout),
+    ctWant.labels.reduce((a, v) => a + (v > 0 ? 1 : 0), 0),
+    "SEG pixels = mask pixels",
+  );
+  assert.ok(existsSync(join(dcmOut, "rtdose.seg.dcm")));
 
   // --device: a provider this machine lacks is refused up front, naming it and why.
   if (!(await probeDevice("cuda")).available) {

@@ -1,0 +1,109 @@
+// DICOM SEG writing, judged by the reference tools: dicom3tools' dciodvfy (the IOD validator) must
+// report no error, and pydicom must read back the frames we meant (segment by segment, frame by
+// frame), with the references, study and frame of reference of the source. Sources from pydicom's
+// corpus: a CT and an MR slice, a deflated file, a 15-frame RT dose (positions from
+// GridFrameOffsetVector) and a secondary capture without patient geometry.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import {
+  dicomLab,
+  readDicomDataset,
+  SEGMENTATION_STORAGE,
+  segmentationFromLabels,
+} from "../../src/io/dicom-seg.js";
+
+const CORPUS = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
+const dir = mkdtempSync(join(tmpdir(), "udeg-seg-"));
+
+const READBACK = `
+import json, sys, numpy as np, pydicom
+seg = pydicom.dcmread(sys.argv[1]); src = pydicom.dcmread(sys.argv[2])
+seg.pixel_array.astype(np.uint8).tofile(sys.argv[3])
+pf = seg.PerFrameFunctionalGroupsSequence
+print(json.dumps({
+  "sop_class": seg.SOPClassUID, "frames": int(seg.NumberOfFrames), "rows": seg.Rows, "cols": seg.Columns,
+  "study": seg.StudyInstanceUID == src.StudyInstanceUID,
+  "new_series": seg.SeriesInstanceUID != src.SeriesInstanceUID,
+  "frame_of_reference": str(seg.get("FrameOfReferenceUID", "")) == str(src.get("FrameOfReferenceUID", "")),
+  "labels": [s.SegmentLabel for s in seg.SegmentSequence],
+  "segment_of_frame": [int(f.SegmentIdentificationSequence[0].ReferencedSegmentNumber) for f in pf],
+  "source_of_frame": [f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID == src.SOPInstanceUID for f in pf],
+  "series_ref": seg.ReferencedSeriesSequence[0].SeriesInstanceUID == src.SeriesInstanceUID,
+}))
+`;
+
+for (const name of ["CT_small.dcm", "MR_small.dcm", "image_dfl.dcm", "rtdose.dcm", "SC_rgb_small_odd.dcm"]) {
+  test(`SEG over ${name}: dciodvfy finds no error; pydicom reads back the masks and references`, () => {
+    const source = join(CORPUS, name);
+    const src = readDicomDataset(readFileSync(source));
+    const [rows, cols] = [Number(src.Rows), Number(src.Columns)];
+    const frames = Number(src.NumberOfFrames ?? 1) || 1;
+    // Two classes; a pattern that differs per frame so that frame order matters.
+    const labels = Array.from({ length: frames }, (_, f) =>
+      Uint8Array.from({ length: rows * cols }, (_, i) =>
+        (i + 3 * f) % 5 === 0 ? 1 : (i + f) % 7 === 0 ? 2 : 0,
+      ),
+    );
+    const bytes = segmentationFromLabels(src, labels, {
+      segments: [
+        { label: "brain", rgb: [230, 60, 60] },
+        { label: "lesion", rgb: [60, 160, 230] },
+      ],
+      softwareVersion: "test",
+    });
+    const segPath = join(dir, `${name}.seg.dcm`);
+    writeFileSync(segPath, bytes);
+
+    const v = spawnSync("dciodvfy", [segPath], { encoding: "utf8" });
+    assert.ok(v.status !== null, "dciodvfy runs (apt-get install -y dicom3tools)");
+    const report = `${v.stdout}${v.stderr}`;
+    assert.match(report, /Segmentation/, "dciodvfy recognises the Segmentation IOD");
+    const errors = report.split("\n").filter((l) => l.startsWith("Error"));
+    assert.deepEqual(errors, [], `dciodvfy errors:\n${report}`);
+
+    const raw = join(dir, `${name}.u8`);
+    const r = spawnSync("/usr/bin/python3", ["-c", READBACK, segPath, source, raw], { encoding: "utf8" });
+    assert.equal(r.status, 0, `pydicom read-back failed: ${r.stderr}`);
+    const got = JSON.parse(r.stdout);
+    assert.equal(got.sop_class, SEGMENTATION_STORAGE);
+    assert.deepEqual([got.frames, got.rows, got.cols], [2 * frames, rows, cols]);
+    assert.deepEqual(got.labels, ["brain", "lesion"]);
+    assert.ok(got.study && got.new_series && got.frame_of_reference && got.series_ref, JSON.stringify(got));
+    assert.deepEqual(got.segment_of_frame, [...Array(frames).fill(1), ...Array(frames).fill(2)]);
+    assert.ok(got.source_of_frame.every(Boolean), "every frame derives from the source instance");
+    const pixels = readFileSync(raw);
+    for (let s = 1; s <= 2; s++)
+      for (let f = 0; f < frames; f++) {
+        const frame = pixels.subarray(
+          ((s - 1) * frames + f) * rows * cols,
+          ((s - 1) * frames + f + 1) * rows * cols,
+        );
+        const want = labels[f]!.map((l) => (l === s ? 1 : 0));
+        assert.ok(
+          frame.every((p, i) => p === want[i]),
+          `segment ${s}, frame ${f}: pydicom's pixels differ`,
+        );
+      }
+  });
+}
+
+test("segment colours: sRGB to DICOM's scaled CIELab (white, black, pure red by hand)", () => {
+  assert.deepEqual(dicomLab([255, 255, 255]), [65535, 32896, 32896]); // L 100, a 0, b 0
+  assert.deepEqual(dicomLab([0, 0, 0]), [0, 32896, 32896]);
+  // sRGB red: L* 53.24, a* 80.09, b* 67.20
+  const [L, a, b] = dicomLab([255, 0, 0]);
+  assert.ok(Math.abs((L * 100) / 65535 - 53.24) < 0.1, `L ${(L * 100) / 65535}`);
+  assert.ok(Math.abs((a * 255) / 65535 - 128 - 80.09) < 0.2, `a ${(a * 255) / 65535 - 128}`);
+  assert.ok(Math.abs((b * 255) / 65535 - 128 - 67.2) < 0.2, `b ${(b * 255) / 65535 - 128}`);
+});
+
+test("label maps that do not fit the source are refused", () => {
+  const src = readDicomDataset(readFileSync(join(CORPUS, "CT_small.dcm")));
+  const opts = { segments: [{ label: "x", rgb: [1, 2, 3] as const }], softwareVersion: "t" };
+  assert.throws(() => segmentationFromLabels(src, [], opts), /0 label maps for a source of 1 frame/);
+  assert.throws(() => segmentationFromLabels(src, [new Uint8Array(5)], opts), /label map 0 has 5 values/);
+});
