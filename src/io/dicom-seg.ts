@@ -103,28 +103,57 @@ function dicomDateTime(d: Date): { date: string; time: string } {
   };
 }
 
+/** One frame of the source images: which instance, which of its frames (1-based), where. */
+interface SourceFrame {
+  ds: NaturalDataset;
+  frame: number;
+  multiFrame: boolean;
+  position?: number[];
+}
+
 /**
  * A SEG for `labels` (one map per source frame, rows x columns, values 0..segments.length) over
- * the source data set (readDicomDataset). Returns the Part 10 file bytes.
+ * the source instances (readDicomDataset; one file, or a series' instances in the order of the
+ * maps). Returns the Part 10 file bytes.
  */
 export function segmentationFromLabels(
-  src: NaturalDataset,
+  sources: NaturalDataset | readonly NaturalDataset[],
   labels: readonly Uint8Array[],
   o: SegOptions,
 ): Uint8Array {
+  const list = Array.isArray(sources) ? sources : [sources as NaturalDataset];
+  if (list.length === 0) throw new Error("SEG: no source instance");
+  const src = list[0]!;
   const rows = Number(src.Rows);
   const columns = Number(src.Columns);
-  const srcFrames = Number(src.NumberOfFrames ?? 1) || 1;
+  const shared = first(src.SharedFunctionalGroupsSequence);
+  const iop =
+    numbers(src.ImageOrientationPatient) ??
+    numbers(first(shared?.PlaneOrientationSequence)?.ImageOrientationPatient);
+  const frames: SourceFrame[] = [];
+  for (const ds of list) {
+    if (
+      Number(ds.Rows) !== rows ||
+      Number(ds.Columns) !== columns ||
+      ds.StudyInstanceUID !== src.StudyInstanceUID
+    )
+      throw new Error(`SEG: instance ${ds.SOPInstanceUID} differs from the first in size or study`);
+    const n = Number(ds.NumberOfFrames ?? 1) || 1;
+    const own = numbers(ds.ImageOrientationPatient) ?? iop;
+    const sameOrientation = own?.length === 6 && iop?.every((v, k) => Math.abs(v - own[k]!) < 1e-4);
+    const pos =
+      sameOrientation && ds.FrameOfReferenceUID === src.FrameOfReferenceUID
+        ? framePositions(ds, n, iop)
+        : undefined;
+    for (let f = 0; f < n; f++) frames.push({ ds, frame: f + 1, multiFrame: n > 1, position: pos?.[f] });
+  }
+  const srcFrames = frames.length;
   if (labels.length !== srcFrames)
     throw new Error(`SEG: ${labels.length} label maps for a source of ${srcFrames} frame(s)`);
   for (const [f, l] of labels.entries())
     if (l.length !== rows * columns)
       throw new Error(`SEG: label map ${f} has ${l.length} values, the source frame ${rows * columns}`);
-  const shared = first(src.SharedFunctionalGroupsSequence);
-  const iop =
-    numbers(src.ImageOrientationPatient) ??
-    numbers(first(shared?.PlaneOrientationSequence)?.ImageOrientationPatient);
-  const positions = framePositions(src, srcFrames, iop);
+  const positions = frames.every((f) => f.position) ? frames.map((f) => f.position!) : undefined;
   const geometry = iop?.length === 6 && positions !== undefined && !!src.FrameOfReferenceUID;
   const measures = first(shared?.PixelMeasuresSequence);
   const spacing = numbers(src.PixelSpacing) ?? numbers(measures?.PixelSpacing);
@@ -155,12 +184,13 @@ export function segmentationFromLabels(
     for (let f = 0; f < srcFrames; f++) {
       const map = labels[f]!;
       for (let i = 0; i < map.length; i++, bit++) if (map[i] === s) packed[bit >> 3]! |= 1 << (bit & 7);
+      const from = frames[f]!;
       const source: NaturalDataset = {
-        ReferencedSOPClassUID: src.SOPClassUID,
-        ReferencedSOPInstanceUID: src.SOPInstanceUID,
+        ReferencedSOPClassUID: from.ds.SOPClassUID,
+        ReferencedSOPInstanceUID: from.ds.SOPInstanceUID,
         PurposeOfReferenceCodeSequence: code("121322", "DCM", "Source image for image processing operation"),
       };
-      if (srcFrames > 1) source.ReferencedFrameNumber = f + 1;
+      if (from.multiFrame) source.ReferencedFrameNumber = from.frame;
       const item: NaturalDataset = {
         DerivationImageSequence: [
           { SourceImageSequence: [source], DerivationCodeSequence: code("113076", "DCM", "Segmentation") },
@@ -251,14 +281,15 @@ export function segmentationFromLabels(
     NumberOfFrames: nFrames,
     SharedFunctionalGroupsSequence: [sharedGroup],
     PerFrameFunctionalGroupsSequence: perFrame,
-    ReferencedSeriesSequence: [
-      {
-        SeriesInstanceUID: src.SeriesInstanceUID,
-        ReferencedInstanceSequence: [
-          { ReferencedSOPClassUID: src.SOPClassUID, ReferencedSOPInstanceUID: src.SOPInstanceUID },
-        ],
-      },
-    ],
+    ReferencedSeriesSequence: [...new Set(list.map((ds) => ds.SeriesInstanceUID))].map((series) => ({
+      SeriesInstanceUID: series,
+      ReferencedInstanceSequence: list
+        .filter((ds) => ds.SeriesInstanceUID === series)
+        .map((ds) => ({
+          ReferencedSOPClassUID: ds.SOPClassUID,
+          ReferencedSOPInstanceUID: ds.SOPInstanceUID,
+        })),
+    })),
     PixelData: packed.buffer,
     _vrMap: { PixelData: "OB" },
     _meta: {

@@ -5,7 +5,7 @@
 // GridFrameOffsetVector) and a secondary capture without patient geometry.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -15,6 +15,7 @@ import {
   SEGMENTATION_STORAGE,
   segmentationFromLabels,
 } from "../../src/io/dicom-seg.js";
+import { makeCtSeries } from "./dicom-series.js";
 
 const CORPUS = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
 const dir = mkdtempSync(join(tmpdir(), "udeg-seg-"));
@@ -106,4 +107,55 @@ test("label maps that do not fit the source are refused", () => {
   const opts = { segments: [{ label: "x", rgb: [1, 2, 3] as const }], softwareVersion: "t" };
   assert.throws(() => segmentationFromLabels(src, [], opts), /0 label maps for a source of 1 frame/);
   assert.throws(() => segmentationFromLabels(src, [new Uint8Array(5)], opts), /label map 0 has 5 values/);
+});
+
+test("SEG over a 3-instance series: one frame per instance and segment, positions and references per instance", () => {
+  const seriesDir = join(dir, "series");
+  makeCtSeries(seriesDir, 3);
+  const files = readdirSync(seriesDir).map((f) => join(seriesDir, f));
+  const sources = files.map((f) => readDicomDataset(readFileSync(f)));
+  const labels = sources.map((_, k) =>
+    Uint8Array.from({ length: 128 * 128 }, (_, i) => (i % (k + 2) === 0 ? 1 : 0)),
+  );
+  const segPath = join(dir, "series.seg.dcm");
+  writeFileSync(
+    segPath,
+    segmentationFromLabels(sources, labels, {
+      segments: [{ label: "x", rgb: [9, 9, 9] }],
+      softwareVersion: "t",
+    }),
+  );
+  const v = spawnSync("dciodvfy", [segPath], { encoding: "utf8" });
+  const errors = `${v.stdout}${v.stderr}`.split("\n").filter((l) => l.startsWith("Error"));
+  assert.deepEqual(errors, []);
+  const check = `
+import sys, json, pydicom
+seg = pydicom.dcmread(sys.argv[1])
+srcs = {d.SOPInstanceUID: d for d in (pydicom.dcmread(f) for f in sys.argv[2:])}
+out = []
+for i, f in enumerate(seg.PerFrameFunctionalGroupsSequence):
+    uid = f.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID
+    pos = [float(x) for x in f.PlanePositionSequence[0].ImagePositionPatient]
+    out.append({"pos_ok": max(abs(a - float(b)) for a, b in zip(pos, srcs[uid].ImagePositionPatient)) < 1e-3,
+                "sum": int(seg.pixel_array[i].sum()), "uid": uid})
+refs = [r.ReferencedSOPInstanceUID for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence]
+print(json.dumps({"frames": out, "refs": refs}))
+`;
+  const r = spawnSync("/usr/bin/python3", ["-c", check, segPath, ...files], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  const got = JSON.parse(r.stdout);
+  assert.deepEqual(
+    got.refs,
+    sources.map((s) => s.SOPInstanceUID),
+  );
+  assert.equal(got.frames.length, 3);
+  got.frames.forEach((f: { pos_ok: boolean; sum: number; uid: string }, k: number) => {
+    assert.equal(f.uid, sources[k]!.SOPInstanceUID, `frame ${k} derives from instance ${k}`);
+    assert.ok(f.pos_ok, `frame ${k} has its instance's position`);
+    assert.equal(
+      f.sum,
+      labels[k]!.reduce((a, v) => a + v, 0),
+      `frame ${k} pixels`,
+    );
+  });
 });
