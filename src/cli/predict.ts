@@ -1,21 +1,19 @@
 // `udeg predict`: a trained run on an image, a folder of images, or a NIfTI volume.
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
-import { inflateRawSync } from "node:zlib";
 import { toPlanar } from "../data/preprocess.js";
 import { predictWindow, windowSlice } from "../data/volume-window.js";
 import type { ExecutionProvider } from "../engine/index.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { decodeDicom, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
-import { readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { getSlice, headerFor, type NiftiVolume, readNifti, sliceCount, writeNifti } from "../io/nifti.js";
-import { packageVersion } from "../io/package-files.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import { Progress } from "../io/progress.js";
 import { writePrediction } from "../udeg/outputs.js";
 import { UdegPredictor } from "../udeg/predictor.js";
+import { DICOM, greyOf, NIFTI, stem } from "./predict-common.js";
+import { isDicomFile, predictDicomInstances } from "./predict-dicom.js";
 
 export interface PredictOptions {
   model: string;
@@ -24,25 +22,6 @@ export interface PredictOptions {
   quiet?: boolean;
   /** Execution provider (default cpu). */
   device?: ExecutionProvider;
-}
-
-const NIFTI = /\.nii(\.gz)?$/i;
-const DICOM = /\.(dcm|dicom)$/i;
-
-function stem(path: string): string {
-  return basename(path)
-    .replace(NIFTI, "")
-    .replace(DICOM, "")
-    .replace(extname(basename(path).replace(NIFTI, "")), "");
-}
-
-/** One grey plane (channel mean) of planar 0..255 data, for the overlay. */
-function greyOf(img: PlanarImage): Float32Array {
-  const n = img.height * img.width;
-  const out = new Float32Array(n);
-  for (let c = 0; c < img.channels; c++)
-    for (let i = 0; i < n; i++) out[i]! += img.data[c * n + i]! / img.channels;
-  return out;
 }
 
 async function readPlanar(path: string): Promise<PlanarImage> {
@@ -111,72 +90,6 @@ async function predictVolume(
   return files;
 }
 
-/**
- * A DICOM file (single or multi-frame, the transfer syntaxes src/io/dicom.ts reads): each frame
- * windowed as the web viewer maps it (dicomToPlanar) and predicted; outputs as for an image,
- * named NAME (one frame) or NAME_fNNNN (frame NNNN, from 1); and NAME.seg.dcm, a DICOM SEG of
- * every frame in the source's study.
- */
-async function predictDicom(
-  predictor: UdegPredictor,
-  path: string,
-  out: string,
-  quiet: boolean,
-): Promise<string[]> {
-  const bytes = await readFile(path);
-  const img = decodeDicom(bytes, path, { inflate: (d) => inflateRawSync(d) });
-  const mapping = dicomDisplayMapping(img);
-  const written: string[] = [];
-  const labels: Uint8Array[] = [];
-  const progress = new Progress({
-    total: img.frames,
-    label: basename(path),
-    silent: quiet || img.frames < 2,
-  });
-  for (let f = 0; f < img.frames; f++) {
-    const planar = dicomToPlanar(img, f, mapping);
-    const p = await predictor.predict(planar);
-    const name = img.frames > 1 ? `${stem(path)}_f${String(f + 1).padStart(4, "0")}` : stem(path);
-    written.push(...Object.values(await writePrediction(out, name, p, greyOf(planar))));
-    labels.push(p.labels);
-    progress.update(f + 1);
-  }
-  progress.finish();
-  const classes = predictor.resolved.model.classes;
-  const seg = segmentationFromLabels(readDicomDataset(bytes), labels, {
-    segments: Array.from({ length: classes }, (_, k) => ({
-      label: classes === 1 ? "foreground" : `class ${k + 1}`,
-      rgb: SEGMENT_COLOURS[k % SEGMENT_COLOURS.length]!,
-    })),
-    softwareVersion: packageVersion(),
-  });
-  const segPath = join(out, `${stem(path)}.seg.dcm`);
-  writeFileAtomic(segPath, seg);
-  written.push(segPath);
-  return written;
-}
-
-/** Segment display colours (sRGB), class 1 first. */
-const SEGMENT_COLOURS: readonly (readonly [number, number, number])[] = [
-  [230, 60, 60],
-  [60, 160, 230],
-  [90, 200, 90],
-  [240, 200, 40],
-  [180, 90, 220],
-];
-
-function isDicomFile(path: string): boolean {
-  if (DICOM.test(path)) return true;
-  const head = new Uint8Array(132);
-  const fd = openSync(path, "r");
-  try {
-    readSync(fd, head, 0, 132, 0);
-  } finally {
-    closeSync(fd);
-  }
-  return sniffDicom(head);
-}
-
 function listInputs(input: string): string[] {
   if (!existsSync(input)) throw new Error(`--input ${input}: no such file or folder`);
   if (!statSync(input).isDirectory()) return [input];
@@ -211,7 +124,18 @@ export async function predictCommand(
       continue;
     }
     if (dicom.has(file)) {
-      written.push(...(await predictDicom(predictor, file, o.out, !!o.quiet)));
+      // One file: its frames, and NAME.seg.dcm beside the per-frame outputs.
+      const name = stem(file);
+      const r = await predictDicomInstances(
+        predictor,
+        [{ bytes: await readFile(file), name }],
+        o.out,
+        !!o.quiet,
+        basename(file),
+      );
+      const segPath = join(o.out, `${name}.seg.dcm`);
+      writeFileAtomic(segPath, r.seg);
+      written.push(...r.written, segPath);
       continue;
     }
     const img = await readPlanar(file);

@@ -9,6 +9,7 @@ import { exportRun, exportWebModels } from "../udeg/export.js";
 import { loadRun } from "../udeg/predictor.js";
 import { deviceName, integer, positiveInt, positiveNumber } from "./parse.js";
 import { type PredictOptions, predictCommand } from "./predict.js";
+import { type DicomwebPredictOptions, predictDicomweb } from "./predict-dicomweb.js";
 
 const DEVICE_HELP = "cpu | webgpu | cuda (default cpu; `udeg doctor` says which work here)";
 
@@ -91,14 +92,31 @@ export function addUdegCommands(program: Command): void {
   program
     .command("predict")
     .description(
-      "masks, probability, uncertainty and edge maps (PNG, safetensors, NIfTI) and overlays from a trained run",
+      "masks, probability, uncertainty and edge maps (PNG, safetensors, NIfTI, DICOM SEG) and overlays from a trained run; from files or from a PACS (DICOMweb)",
     )
     .requiredOption("--model <run>", "run directory written by udeg train")
-    .requiredOption("--input <path>", "an image, a folder of images, or a NIfTI volume (.nii, .nii.gz)")
-    .requiredOption("--out <dir>", "output folder")
+    .option("--input <path>", "an image, a DICOM file, a folder of them, or a NIfTI volume (.nii, .nii.gz)")
+    .option("--out <dir>", "output folder (needed with --input; optional with --dicomweb)")
+    .option(
+      "--dicomweb <url>",
+      "a DICOMweb root (e.g. http://pacs:8042/dicom-web): predict a study from the PACS",
+    )
+    .option("--study <uid>", "with --dicomweb: the StudyInstanceUID")
+    .option("--series <uid>", "with --dicomweb: only this series (default: every image series of the study)")
+    .option("--no-store", "with --dicomweb: do not STOW the DICOM SEG back into the study")
+    .option("--token <token>", "with --dicomweb: bearer token for the server")
     .option("--device <name>", DEVICE_HELP, deviceName("--device"))
     .option("--quiet", "no progress bar")
-    .action(async (f: PredictOptions) => {
+    .action(async (f: PredictOptions & Partial<DicomwebPredictOptions> & { store: boolean }) => {
+      if (f.dicomweb) {
+        if (!f.study) throw new Error("--dicomweb needs --study UID (the study to segment)");
+        if (f.input) throw new Error("--input and --dicomweb exclude each other: give one source");
+        const r = await predictDicomweb({ ...f, dicomweb: f.dicomweb, study: f.study, store: f.store });
+        console.error(`segmented ${r.series.length} series; ${r.stored} SEG stored in study ${f.study}`);
+        return;
+      }
+      if (!f.input || !f.out)
+        throw new Error("udeg predict needs --input and --out (or --dicomweb URL --study UID)");
       await predictCommand(f);
     });
 

@@ -1,0 +1,23 @@
+// What the predict flows share: output names from input paths, the overlay's grey plane.
+import { basename, extname } from "node:path";
+import type { PlanarImage } from "../io/planar-image.js";
+
+export const NIFTI = /\.nii(\.gz)?$/i;
+export const DICOM = /\.(dcm|dicom)$/i;
+
+/** The input's name without folder and extension(s): outputs are NAME_mask.png etc. */
+export function stem(path: string): string {
+  return basename(path)
+    .replace(NIFTI, "")
+    .replace(DICOM, "")
+    .replace(extname(basename(path).replace(NIFTI, "")), "");
+}
+
+/** One grey plane (channel mean) of planar 0..255 data, for the overlay. */
+export function greyOf(img: PlanarImage): Float32Array {
+  const n = img.height * img.width;
+  const out = new Float32Array(n);
+  for (let c = 0; c < img.channels; c++)
+    for (let i = 0; i < n; i++) out[i]! += img.data[c * n + i]! / img.channels;
+  return out;
+}

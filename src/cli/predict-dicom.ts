@@ -1,0 +1,85 @@
+// `udeg predict` on DICOM: the frames of one file or of a series' instances, each windowed as the
+// web viewer maps it (dicomToPlanar) and predicted, and one DICOM SEG over all of them.
+import { closeSync, openSync, readSync } from "node:fs";
+import { inflateRawSync } from "node:zlib";
+import { decodeDicom, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
+import { readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
+import { packageVersion } from "../io/package-files.js";
+import { Progress } from "../io/progress.js";
+import { writePrediction } from "../udeg/outputs.js";
+import type { UdegPredictor } from "../udeg/predictor.js";
+import { DICOM, greyOf } from "./predict-common.js";
+
+export interface DicomInstance {
+  bytes: Uint8Array;
+  /** Output name stem (NAME_mask.png, ...). */
+  name: string;
+}
+
+/** Segment display colours (sRGB), class 1 first. */
+export const SEGMENT_COLOURS: readonly (readonly [number, number, number])[] = [
+  [230, 60, 60],
+  [60, 160, 230],
+  [90, 200, 90],
+  [240, 200, 40],
+  [180, 90, 220],
+];
+
+export function isDicomFile(path: string): boolean {
+  if (DICOM.test(path)) return true;
+  const head = new Uint8Array(132);
+  const fd = openSync(path, "r");
+  try {
+    readSync(fd, head, 0, 132, 0);
+  } finally {
+    closeSync(fd);
+  }
+  return sniffDicom(head);
+}
+
+/**
+ * Every frame of `instances` (in the given order) predicted; with `out`, the per-frame outputs
+ * written there as for an image (NAME, or NAME_fNNNN for frame NNNN of a multi-frame file).
+ * Returns the files written and one SEG (Part 10 bytes) over all frames, in the source's study.
+ */
+export async function predictDicomInstances(
+  predictor: UdegPredictor,
+  instances: readonly DicomInstance[],
+  out: string | null,
+  quiet: boolean,
+  label = "predict",
+): Promise<{ written: string[]; seg: Uint8Array }> {
+  const images = instances.map((i) => decodeDicom(i.bytes, i.name, { inflate: (d) => inflateRawSync(d) }));
+  const total = images.reduce((a, img) => a + img.frames, 0);
+  const progress = new Progress({ total, label, silent: quiet || total < 2 });
+  const written: string[] = [];
+  const labels: Uint8Array[] = [];
+  for (const [k, img] of images.entries()) {
+    const mapping = dicomDisplayMapping(img);
+    for (let f = 0; f < img.frames; f++) {
+      const planar = dicomToPlanar(img, f, mapping);
+      const p = await predictor.predict(planar);
+      labels.push(p.labels);
+      if (out) {
+        const stem = instances[k]!.name;
+        const name = img.frames > 1 ? `${stem}_f${String(f + 1).padStart(4, "0")}` : stem;
+        written.push(...Object.values(await writePrediction(out, name, p, greyOf(planar))));
+      }
+      progress.update(labels.length);
+    }
+  }
+  progress.finish();
+  const classes = predictor.resolved.model.classes;
+  const seg = segmentationFromLabels(
+    instances.map((i) => readDicomDataset(i.bytes)),
+    labels,
+    {
+      segments: Array.from({ length: classes }, (_, k) => ({
+        label: classes === 1 ? "foreground" : `class ${k + 1}`,
+        rgb: SEGMENT_COLOURS[k % SEGMENT_COLOURS.length]!,
+      })),
+      softwareVersion: packageVersion(),
+    },
+  );
+  return { written, seg };
+}

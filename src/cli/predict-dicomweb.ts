@@ -1,0 +1,106 @@
+// `udeg predict --dicomweb URL --study UID`: a PACS round trip. QIDO-RS lists the study's series,
+// WADO-RS fetches each image series, udeg predicts every frame (in slice order), and STOW-RS
+// stores one DICOM SEG per series back into the same study (unless --no-store); with --out, the
+// per-frame outputs and the SEG files are written there too.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { ExecutionProvider } from "../engine/index.js";
+import { writeFileAtomic } from "../io/atomic.js";
+import { readDicomDataset } from "../io/dicom-seg.js";
+import { type DicomwebOptions, qidoSeries, stowInstances, wadoSeries } from "../io/dicomweb.js";
+import { UdegPredictor } from "../udeg/predictor.js";
+import { type DicomInstance, predictDicomInstances } from "./predict-dicom.js";
+
+export interface DicomwebPredictOptions {
+  model: string;
+  dicomweb: string;
+  study: string;
+  series?: string;
+  out?: string;
+  /** STOW the SEG back (default true). */
+  store?: boolean;
+  token?: string;
+  quiet?: boolean;
+  device?: ExecutionProvider;
+}
+
+/** Series that hold no images to segment. */
+const NOT_IMAGES = new Set(["SEG", "SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "PR", "KO", "REG", "DOC", "ECG"]);
+
+/** The instances in slice order: along the normal where all have a position, else by InstanceNumber. */
+export function sliceOrder(instances: readonly Uint8Array[]): Uint8Array[] {
+  const keyed = instances.map((bytes) => {
+    const ds = readDicomDataset(bytes);
+    const ipp = (ds.ImagePositionPatient as number[] | undefined)?.map(Number);
+    const iop = (ds.ImageOrientationPatient as number[] | undefined)?.map(Number);
+    let along: number | null = null;
+    if (ipp?.length === 3 && iop?.length === 6) {
+      const n = [
+        iop[1]! * iop[5]! - iop[2]! * iop[4]!,
+        iop[2]! * iop[3]! - iop[0]! * iop[5]!,
+        iop[0]! * iop[4]! - iop[1]! * iop[3]!,
+      ];
+      along = ipp[0]! * n[0]! + ipp[1]! * n[1]! + ipp[2]! * n[2]!;
+    }
+    return { bytes, along, number: Number(ds.InstanceNumber ?? 0) };
+  });
+  const byPosition = keyed.every((k) => k.along !== null);
+  keyed.sort((a, b) => (byPosition ? a.along! - b.along! : a.number - b.number));
+  return keyed.map((k) => k.bytes);
+}
+
+export async function predictDicomweb(
+  o: DicomwebPredictOptions,
+  log: (line: string) => void = console.error,
+): Promise<{ series: string[]; written: string[]; stored: number }> {
+  const web: DicomwebOptions = { url: o.dicomweb, token: o.token };
+  const all = await qidoSeries(web, o.study);
+  const listing = all.map((s) => `${s.seriesInstanceUID} (${s.modality || "?"})`).join(", ") || "none";
+  let chosen = all.filter((s) => !NOT_IMAGES.has(s.modality.toUpperCase()));
+  if (o.series) {
+    chosen = all.filter((s) => s.seriesInstanceUID === o.series);
+    if (chosen.length === 0)
+      throw new Error(
+        `--series ${o.series} is not in study ${o.study} on ${o.dicomweb} (its series: ${listing})`,
+      );
+    if (NOT_IMAGES.has(chosen[0]!.modality.toUpperCase()))
+      throw new Error(
+        `--series ${o.series} is a ${chosen[0]!.modality} series, not images: pick an image series (${listing})`,
+      );
+  }
+  if (chosen.length === 0)
+    throw new Error(`study ${o.study} on ${o.dicomweb} has no image series (its series: ${listing})`);
+
+  const predictor = await UdegPredictor.load(o.model, { ep: o.device });
+  if (o.out) mkdirSync(o.out, { recursive: true });
+  const written: string[] = [];
+  let stored = 0;
+  for (const s of chosen) {
+    const raw = await wadoSeries(web, o.study, s.seriesInstanceUID);
+    if (raw.length === 0) throw new Error(`WADO-RS returned no instance for series ${s.seriesInstanceUID}`);
+    const instances: DicomInstance[] = sliceOrder(raw).map((bytes, k) => ({
+      bytes,
+      name: `${s.seriesInstanceUID}_${String(k + 1).padStart(4, "0")}`,
+    }));
+    log(`series ${s.seriesInstanceUID} (${s.modality}): ${instances.length} instance(s) ...`);
+    const r = await predictDicomInstances(
+      predictor,
+      instances,
+      o.out ?? null,
+      !!o.quiet,
+      s.modality || "series",
+    );
+    written.push(...r.written);
+    if (o.out) {
+      const segPath = join(o.out, `${s.seriesInstanceUID}.seg.dcm`);
+      writeFileAtomic(segPath, r.seg);
+      written.push(segPath);
+    }
+    if (o.store !== false) {
+      await stowInstances(web, o.study, [r.seg]);
+      stored++;
+      log(`stored the SEG of series ${s.seriesInstanceUID} in study ${o.study}`);
+    }
+  }
+  return { series: chosen.map((s) => s.seriesInstanceUID), written, stored };
+}
