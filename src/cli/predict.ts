@@ -1,17 +1,17 @@
-// `udeg predict`: a trained run on an image, a folder of images, or a NIfTI volume.
+// `udeg predict`: a trained run on an image, a DICOM file, a folder of them, or a NIfTI volume.
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import { toPlanar } from "../data/preprocess.js";
-import { predictWindow, windowSlice } from "../data/volume-window.js";
 import type { ExecutionProvider } from "../engine/index.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
-import { getSlice, headerFor, type NiftiVolume, readNifti, sliceCount, writeNifti } from "../io/nifti.js";
+import { headerFor, type NiftiVolume, readNifti, writeNifti } from "../io/nifti.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import { Progress } from "../io/progress.js";
 import { writePrediction } from "../udeg/outputs.js";
 import { UdegPredictor } from "../udeg/predictor.js";
+import { predictNiftiVolume } from "../udeg/volume-prediction.js";
 import { DICOM, greyOf, NIFTI, stem } from "./predict-common.js";
 import { isDicomFile, predictDicomInstances } from "./predict-dicom.js";
 
@@ -45,48 +45,19 @@ async function predictVolume(
   quiet: boolean,
 ): Promise<string[]> {
   const vol: NiftiVolume = await readNifti(path);
-  const axis = 2;
-  const n = sliceCount(vol, axis);
-  // 4-D and up (fMRI, DWI, time series): every volume is predicted, each with the one window of
-  // the whole file, and the outputs keep the input's extra dimensions.
-  const volumes = vol.shape.slice(3).reduce((a, b) => a * b, 1);
-  const [lo, hi] = predictWindow(vol);
-  const [nx, ny] = vol.shape as [number, number];
-  const total = nx * ny * n * volumes;
-  const mask = new Uint8Array(total);
-  const prob = new Float32Array(total);
-  const unc = new Float32Array(total);
-  const progress = new Progress({ total: n * volumes, label: basename(path), silent: quiet });
-  for (let t = 0; t < volumes; t++) {
-    for (let z = 0; z < n; z++) {
-      const slice = getSlice(vol, axis, z, t);
-      const plane = windowSlice(slice, lo, hi);
-      const p = await predictor.predict({ data: plane, channels: 1, height: slice.rows, width: slice.cols });
-      // Slices along axis 2 are [i, j] with rows = i: voxel (i, j, z, t) lives at
-      // i + nx * (j + ny * (z + n * t)).
-      for (let i = 0; i < slice.rows; i++) {
-        for (let j = 0; j < slice.cols; j++) {
-          const v = i + nx * (j + ny * (z + n * t));
-          const q = i * slice.cols + j;
-          mask[v] = p.labels[q]!;
-          prob[v] = 1 - p.prob[q]!;
-          unc[v] = p.uncertainty[q]!;
-        }
-      }
-      progress.update(t * n + z + 1);
-    }
-  }
+  const slices = vol.shape.slice(2).reduce((a, b) => a * b, 1);
+  const progress = new Progress({ total: slices, label: basename(path), silent: quiet });
+  const r = await predictNiftiVolume(predictor, vol, (done) => progress.update(done));
   progress.finish();
-  const shape = volumes > 1 ? vol.shape : [nx, ny, n];
   const name = stem(path);
   const files = [
     join(out, `${name}_mask.nii.gz`),
     join(out, `${name}_prob.nii.gz`),
     join(out, `${name}_uncertainty.nii.gz`),
   ];
-  await writeNifti(files[0]!, headerFor(vol.header, shape, "uint8"), mask);
-  await writeNifti(files[1]!, headerFor(vol.header, shape, "float32"), prob);
-  await writeNifti(files[2]!, headerFor(vol.header, shape, "float32"), unc);
+  await writeNifti(files[0]!, headerFor(vol.header, r.shape, "uint8"), r.mask);
+  await writeNifti(files[1]!, headerFor(vol.header, r.shape, "float32"), r.prob);
+  await writeNifti(files[2]!, headerFor(vol.header, r.shape, "float32"), r.uncertainty);
   return files;
 }
 
