@@ -1,9 +1,10 @@
 // A DICOMweb client for what `udeg predict --dicomweb` does with a PACS: QIDO-RS lists a study's
 // series, WADO-RS retrieves a series' instances, STOW-RS stores new instances (the SEG) in the
 // study (PS3.18). Written here on fetch because what it needs is three requests and the
-// multipart/related framing around them; dcmjs's DICOMwebClient is browser XHR and the
+// multipart/related framing around them (./multipart.ts); dcmjs's DICOMwebClient is browser XHR and the
 // dicomweb-client package is too (no Node transport without a polyfill).
 import { randomBytes } from "node:crypto";
+import { buildMultipart, parseMultipart } from "./multipart.js";
 
 export interface DicomwebOptions {
   /** The service root, e.g. http://pacs:8042/dicom-web */
@@ -82,7 +83,15 @@ export async function wadoSeries(o: DicomwebOptions, study: string, series: stri
     accept: 'multipart/related; type="application/dicom"',
   });
   const body = new Uint8Array(await res.arrayBuffer());
-  return parseMultipart(body, res.headers.get("content-type") ?? "");
+  const type = res.headers.get("content-type") ?? "";
+  try {
+    return parseMultipart(body, type).map((p) => p.body);
+  } catch (err) {
+    throw new DicomwebError(
+      `WADO-RS ${root(o)}/studies/${study}/series/${series}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
 }
 
 /** STOW-RS: store Part 10 instances in a study; throws if the server refused any. */
@@ -96,7 +105,12 @@ export async function stowInstances(
     method: "POST",
     accept: "application/dicom+json",
     headers: { "Content-Type": `multipart/related; type="application/dicom"; boundary=${boundary}` },
-    body: Buffer.from(buildMultipart(files, boundary)),
+    body: Buffer.from(
+      buildMultipart(
+        files.map((body) => ({ headers: { "Content-Type": "application/dicom" }, body })),
+        boundary,
+      ),
+    ),
   });
   const text = await res.text();
   const answer = text.trim() ? (JSON.parse(text) as Record<string, { Value?: unknown[] }>) : {};
@@ -105,54 +119,4 @@ export async function stowInstances(
     throw new DicomwebError(
       `STOW-RS ${root(o)}/studies/${study}: the server refused ${failed.length} instance(s): ${text.slice(0, 300)}`,
     );
-}
-
-function indexOf(hay: Uint8Array, needle: Uint8Array, from: number): number {
-  outer: for (let i = from; i <= hay.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-/** The parts of a multipart/related body (headers dropped). */
-export function parseMultipart(body: Uint8Array, contentType: string): Uint8Array[] {
-  const m = /boundary="?([^";]+)"?/i.exec(contentType);
-  if (!m) throw new DicomwebError(`not a multipart answer (Content-Type: ${contentType || "none"})`);
-  const enc = new TextEncoder();
-  const delimiter = enc.encode(`--${m[1]}`);
-  const parts: Uint8Array[] = [];
-  let at = indexOf(body, delimiter, 0);
-  while (at >= 0) {
-    const start = at + delimiter.length;
-    if (body[start] === 0x2d && body[start + 1] === 0x2d) break; // closing "--"
-    const headerEnd = indexOf(body, enc.encode("\r\n\r\n"), start);
-    if (headerEnd < 0) break;
-    const next = indexOf(body, delimiter, headerEnd + 4);
-    if (next < 0) throw new DicomwebError("a multipart part has no closing boundary (truncated answer)");
-    parts.push(body.subarray(headerEnd + 4, next - 2)); // the CRLF before the boundary is not data
-    at = next;
-  }
-  return parts;
-}
-
-/** A multipart/related body of application/dicom parts. */
-export function buildMultipart(files: readonly Uint8Array[], boundary: string): Uint8Array {
-  const enc = new TextEncoder();
-  const chunks: Uint8Array[] = [];
-  for (const f of files) {
-    chunks.push(
-      enc.encode(`--${boundary}\r\nContent-Type: application/dicom\r\n\r\n`),
-      f,
-      enc.encode("\r\n"),
-    );
-  }
-  chunks.push(enc.encode(`--${boundary}--\r\n`));
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
 }

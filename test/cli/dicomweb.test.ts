@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { predictDicomweb } from "../../src/cli/predict-dicomweb.js";
 import { readDicomDataset } from "../../src/io/dicom-seg.js";
-import { buildMultipart, parseMultipart, qidoSeries, wadoSeries } from "../../src/io/dicomweb.js";
+import { qidoSeries, wadoSeries } from "../../src/io/dicomweb.js";
+import { buildMultipart, parseMultipart } from "../../src/io/multipart.js";
 import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
 import { makeCtSeries } from "../io/dicom-series.js";
@@ -49,12 +50,31 @@ test("multipart/related: what buildMultipart frames, parseMultipart takes apart"
     new Uint8Array(0),
     Uint8Array.from({ length: 300 }, (_, i) => i % 256),
   ];
-  const body = buildMultipart(parts, "b0undary");
+  const body = buildMultipart(
+    parts.map((b, k) => ({
+      headers: { "Content-Disposition": `form-data; name="p${k}"; filename="f${k}.bin"` },
+      body: b,
+    })),
+    "b0undary",
+  );
+  const back = parseMultipart(body, 'multipart/related; type="application/dicom"; boundary=b0undary');
   assert.deepEqual(
-    parseMultipart(body, 'multipart/related; type="application/dicom"; boundary=b0undary'),
+    back.map((p) => p.body),
     parts,
   );
-  assert.throws(() => parseMultipart(body, "application/dicom"), /not a multipart answer/);
+  assert.deepEqual(
+    back.map((p) => [p.name, p.filename]),
+    [
+      ["p0", "f0.bin"],
+      ["p1", "f1.bin"],
+      ["p2", "f2.bin"],
+    ],
+  );
+  assert.throws(() => parseMultipart(body, "application/dicom"), /not a multipart body/);
+  assert.throws(
+    () => parseMultipart(body.subarray(0, body.length - 30), "multipart/form-data; boundary=b0undary"),
+    /truncated|closing/,
+  );
 });
 
 test("QIDO-RS finds the series, WADO-RS returns its instances byte for byte", async () => {
