@@ -6,10 +6,9 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ExecutionProvider } from "../engine/index.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readDicomDataset } from "../io/dicom-seg.js";
 import { type DicomwebOptions, qidoSeries, stowInstances, wadoSeries } from "../io/dicomweb.js";
 import { UdegPredictor } from "../udeg/predictor.js";
-import { type DicomInstance, predictDicomInstances } from "./predict-dicom.js";
+import { predictDicomInstances, sliceOrder } from "./predict-dicom.js";
 
 export interface DicomwebPredictOptions {
   model: string;
@@ -26,28 +25,6 @@ export interface DicomwebPredictOptions {
 
 /** Series that hold no images to segment. */
 const NOT_IMAGES = new Set(["SEG", "SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "PR", "KO", "REG", "DOC", "ECG"]);
-
-/** The instances in slice order: along the normal where all have a position, else by InstanceNumber. */
-export function sliceOrder(instances: readonly Uint8Array[]): Uint8Array[] {
-  const keyed = instances.map((bytes) => {
-    const ds = readDicomDataset(bytes);
-    const ipp = (ds.ImagePositionPatient as number[] | undefined)?.map(Number);
-    const iop = (ds.ImageOrientationPatient as number[] | undefined)?.map(Number);
-    let along: number | null = null;
-    if (ipp?.length === 3 && iop?.length === 6) {
-      const n = [
-        iop[1]! * iop[5]! - iop[2]! * iop[4]!,
-        iop[2]! * iop[3]! - iop[0]! * iop[5]!,
-        iop[0]! * iop[4]! - iop[1]! * iop[3]!,
-      ];
-      along = ipp[0]! * n[0]! + ipp[1]! * n[1]! + ipp[2]! * n[2]!;
-    }
-    return { bytes, along, number: Number(ds.InstanceNumber ?? 0) };
-  });
-  const byPosition = keyed.every((k) => k.along !== null);
-  keyed.sort((a, b) => (byPosition ? a.along! - b.along! : a.number - b.number));
-  return keyed.map((k) => k.bytes);
-}
 
 export async function predictDicomweb(
   o: DicomwebPredictOptions,
@@ -78,10 +55,9 @@ export async function predictDicomweb(
   for (const s of chosen) {
     const raw = await wadoSeries(web, o.study, s.seriesInstanceUID);
     if (raw.length === 0) throw new Error(`WADO-RS returned no instance for series ${s.seriesInstanceUID}`);
-    const instances: DicomInstance[] = sliceOrder(raw).map((bytes, k) => ({
-      bytes,
-      name: `${s.seriesInstanceUID}_${String(k + 1).padStart(4, "0")}`,
-    }));
+    const instances = sliceOrder(
+      raw.map((bytes, k) => ({ bytes, name: `${s.seriesInstanceUID}_${String(k + 1).padStart(4, "0")}` })),
+    ).map((inst, k) => ({ ...inst, name: `${s.seriesInstanceUID}_${String(k + 1).padStart(4, "0")}` }));
     log(`series ${s.seriesInstanceUID} (${s.modality}): ${instances.length} instance(s) ...`);
     const r = await predictDicomInstances(
       predictor,

@@ -5,6 +5,7 @@ import { basename, extname, join } from "node:path";
 import { toPlanar } from "../data/preprocess.js";
 import type { ExecutionProvider } from "../engine/index.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { readDicomDataset } from "../io/dicom-seg.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { headerFor, type NiftiVolume, readNifti, writeNifti } from "../io/nifti.js";
 import type { PlanarImage } from "../io/planar-image.js";
@@ -13,7 +14,7 @@ import { writePrediction } from "../udeg/outputs.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 import { predictNiftiVolume } from "../udeg/volume-prediction.js";
 import { DICOM, greyOf, NIFTI, stem } from "./predict-common.js";
-import { isDicomFile, predictDicomInstances } from "./predict-dicom.js";
+import { isDicomFile, predictDicomInstances, sliceOrder } from "./predict-dicom.js";
 
 export interface PredictOptions {
   model: string;
@@ -61,6 +62,24 @@ async function predictVolume(
   return files;
 }
 
+/** DICOM files grouped by SeriesInstanceUID (files in name order within a group). */
+async function dicomSeries(files: readonly string[]) {
+  const groups = new Map<string, { bytes: Uint8Array; name: string; path: string; series: string }[]>();
+  for (const path of files) {
+    const bytes = await readFile(path);
+    let series: string;
+    try {
+      series = String(readDicomDataset(bytes).SeriesInstanceUID ?? path);
+    } catch (err) {
+      throw new Error(`${path}: not a DICOM file udeg can read (${(err as Error).message})`, { cause: err });
+    }
+    const group = groups.get(series) ?? [];
+    group.push({ bytes, name: stem(path), path, series });
+    groups.set(series, group);
+  }
+  return [...groups.values()];
+}
+
 function listInputs(input: string): string[] {
   if (!existsSync(input)) throw new Error(`--input ${input}: no such file or folder`);
   if (!statSync(input).isDirectory()) return [input];
@@ -89,24 +108,20 @@ export async function predictCommand(
     silent: o.quiet || images.length < 2,
   });
   let done = 0;
+  // DICOM: one SEG per series (NAME.seg.dcm for a one-file series, SERIES_UID.seg.dcm else),
+  // the instances in slice order; the per-frame outputs keep each file's name.
+  for (const series of await dicomSeries([...dicom])) {
+    const ordered = sliceOrder(series);
+    const r = await predictDicomInstances(predictor, ordered, o.out, !!o.quiet, basename(ordered[0]!.path));
+    const name = ordered.length === 1 ? ordered[0]!.name : ordered[0]!.series;
+    const segPath = join(o.out, `${name}.seg.dcm`);
+    writeFileAtomic(segPath, r.seg);
+    written.push(...r.written, segPath);
+  }
   for (const file of inputs) {
+    if (dicom.has(file)) continue;
     if (NIFTI.test(file)) {
       written.push(...(await predictVolume(predictor, file, o.out, !!o.quiet)));
-      continue;
-    }
-    if (dicom.has(file)) {
-      // One file: its frames, and NAME.seg.dcm beside the per-frame outputs.
-      const name = stem(file);
-      const r = await predictDicomInstances(
-        predictor,
-        [{ bytes: await readFile(file), name }],
-        o.out,
-        !!o.quiet,
-        basename(file),
-      );
-      const segPath = join(o.out, `${name}.seg.dcm`);
-      writeFileAtomic(segPath, r.seg);
-      written.push(...r.written, segPath);
       continue;
     }
     const img = await readPlanar(file);
