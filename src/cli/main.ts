@@ -1,6 +1,7 @@
 // The `udeg` command line. Thin by design: parse, validate, call the library, print.
 import { Command } from "commander";
 import { packageVersion } from "../io/package-files.js";
+import { addConvertCommand } from "./convert.js";
 import { addDemoCommands } from "./demo.js";
 import { addDoctorCommand } from "./doctor.js";
 import { addSamCommands } from "./sam-predict.js";
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   addDemoCommands(program);
   addUdegCommands(program);
+  addConvertCommand(program);
   addSamCommands(program);
   addServeCommand(program);
   addDoctorCommand(program);

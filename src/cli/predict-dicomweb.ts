@@ -6,9 +6,10 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ExecutionProvider } from "../engine/index.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { sliceOrder } from "../io/dicom-series.js";
 import { type DicomwebOptions, qidoSeries, stowInstances, wadoSeries } from "../io/dicomweb.js";
 import { UdegPredictor } from "../udeg/predictor.js";
-import { predictDicomInstances, sliceOrder } from "./predict-dicom.js";
+import { predictDicomInstances } from "./predict-dicom.js";
 
 export interface DicomwebPredictOptions {
   model: string;

@@ -1,11 +1,10 @@
 // `udeg predict`: a trained run on an image, a DICOM file, a folder of them, or a NIfTI volume.
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
-import { readFile } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import { toPlanar } from "../data/preprocess.js";
 import type { ExecutionProvider } from "../engine/index.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { readDicomDataset } from "../io/dicom-seg.js";
+import { sliceOrder } from "../io/dicom-series.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { headerFor, type NiftiVolume, readNifti, writeNifti } from "../io/nifti.js";
 import type { PlanarImage } from "../io/planar-image.js";
@@ -14,7 +13,7 @@ import { writePrediction } from "../udeg/outputs.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 import { predictNiftiVolume } from "../udeg/volume-prediction.js";
 import { DICOM, greyOf, NIFTI, stem } from "./predict-common.js";
-import { isDicomFile, predictDicomInstances, sliceOrder } from "./predict-dicom.js";
+import { dicomSeries, isDicomFile, predictDicomInstances } from "./predict-dicom.js";
 
 export interface PredictOptions {
   model: string;
@@ -60,24 +59,6 @@ async function predictVolume(
   await writeNifti(files[1]!, headerFor(vol.header, r.shape, "float32"), r.prob);
   await writeNifti(files[2]!, headerFor(vol.header, r.shape, "float32"), r.uncertainty);
   return files;
-}
-
-/** DICOM files grouped by SeriesInstanceUID (files in name order within a group). */
-async function dicomSeries(files: readonly string[]) {
-  const groups = new Map<string, { bytes: Uint8Array; name: string; path: string; series: string }[]>();
-  for (const path of files) {
-    const bytes = await readFile(path);
-    let series: string;
-    try {
-      series = String(readDicomDataset(bytes).SeriesInstanceUID ?? path);
-    } catch (err) {
-      throw new Error(`${path}: not a DICOM file udeg can read (${(err as Error).message})`, { cause: err });
-    }
-    const group = groups.get(series) ?? [];
-    group.push({ bytes, name: stem(path), path, series });
-    groups.set(series, group);
-  }
-  return [...groups.values()];
 }
 
 function listInputs(input: string): string[] {

@@ -71,7 +71,7 @@ const first = (v: unknown): NaturalDataset | undefined =>
   (Array.isArray(v) ? v[0] : v) as NaturalDataset | undefined;
 
 /** Per source frame: its ImagePositionPatient, from whichever place the source keeps it. */
-function framePositions(
+export function framePositions(
   src: NaturalDataset,
   frames: number,
   iop: number[] | undefined,

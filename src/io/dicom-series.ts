@@ -1,0 +1,150 @@
+// DICOM series: instances in slice order (with the checks a series must pass), and a series as a
+// NIfTI volume (`udeg convert`): modality values, the voxel grid from ImagePositionPatient /
+// ImageOrientationPatient / PixelSpacing, and DICOM's LPS patient axes turned to NIfTI's RAS
+// (x and y negated), as dcm2niix writes it (its output is the test's oracle).
+import { inflateRawSync } from "node:zlib";
+import { decodeDicom } from "./dicom.js";
+import { framePositions, readDicomDataset } from "./dicom-seg.js";
+import { makeNiftiHeader, type NiftiHeader, type VoxelArray } from "./nifti.js";
+
+export interface DicomInstance {
+  bytes: Uint8Array;
+  /** The file name (stem) or another label for messages and outputs. */
+  name: string;
+}
+
+const SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4";
+
+/**
+ * The instances of one series in slice order: along the slice normal where every instance has a
+ * position, else by InstanceNumber. Refuses, naming the files: a SEG given as an image, instances
+ * of several series, mixed orientations, two instances at one position (or one instance twice),
+ * and gaps (a spacing over 1.5 x the median: missing slices).
+ */
+export function sliceOrder<T extends DicomInstance>(instances: readonly T[]): T[] {
+  const keyed = instances.map((inst) => {
+    const ds = readDicomDataset(inst.bytes);
+    if (ds.SOPClassUID === SEG_CLASS || ds.Modality === "SEG")
+      throw new Error(`${inst.name}: a DICOM SEG (a segmentation), not an image to segment`);
+    const ipp = (ds.ImagePositionPatient as number[] | undefined)?.map(Number);
+    const iop = (ds.ImageOrientationPatient as number[] | undefined)?.map(Number);
+    return { inst, ds, ipp, iop, number: Number(ds.InstanceNumber ?? 0) };
+  });
+  if (keyed.length < 2) return keyed.map((k) => k.inst);
+  const first = keyed[0]!;
+  const other = keyed.find((k) => k.ds.SeriesInstanceUID !== first.ds.SeriesInstanceUID);
+  if (other)
+    throw new Error(
+      `${first.inst.name} and ${other.inst.name} belong to different series: give one series at a time`,
+    );
+  const uids = new Map<string, string>();
+  for (const k of keyed) {
+    const uid = String(k.ds.SOPInstanceUID);
+    if (uids.has(uid))
+      throw new Error(`${uids.get(uid)} and ${k.inst.name} are the same instance (${uid}): remove one`);
+    uids.set(uid, k.inst.name);
+  }
+  const located = keyed.every((k) => k.ipp?.length === 3 && k.iop?.length === 6);
+  if (!located) return keyed.sort((a, b) => a.number - b.number).map((k) => k.inst);
+  const iop = first.iop!;
+  const bent = keyed.find((k) => k.iop!.some((v, i) => Math.abs(v - iop[i]!) > 1e-3));
+  if (bent)
+    throw new Error(
+      `${bent.inst.name} has another orientation than ${first.inst.name}: a series must be one stack`,
+    );
+  const n = [
+    iop[1]! * iop[5]! - iop[2]! * iop[4]!,
+    iop[2]! * iop[3]! - iop[0]! * iop[5]!,
+    iop[0]! * iop[4]! - iop[1]! * iop[3]!,
+  ];
+  const along = (k: (typeof keyed)[number]) => k.ipp![0]! * n[0]! + k.ipp![1]! * n[1]! + k.ipp![2]! * n[2]!;
+  keyed.sort((a, b) => along(a) - along(b));
+  const gaps = keyed.slice(1).map((k, i) => along(k) - along(keyed[i]!));
+  for (const [i, g] of gaps.entries())
+    if (g < 1e-3)
+      throw new Error(
+        `${keyed[i]!.inst.name} and ${keyed[i + 1]!.inst.name} are at the same position: duplicate slices`,
+      );
+  const median = [...gaps].sort((a, b) => a - b)[gaps.length >> 1]!;
+  for (const [i, g] of gaps.entries())
+    if (g > 1.5 * median)
+      throw new Error(
+        `a gap of ${g.toFixed(2)} mm between ${keyed[i]!.inst.name} and ${keyed[i + 1]!.inst.name} (slices are ${median.toFixed(2)} mm apart): missing slices`,
+      );
+  return keyed.map((k) => k.inst);
+}
+
+const cross = (a: readonly number[], b: readonly number[]) => [
+  a[1]! * b[2]! - a[2]! * b[1]!,
+  a[2]! * b[0]! - a[0]! * b[2]!,
+  a[0]! * b[1]! - a[1]! * b[0]!,
+];
+
+/**
+ * A series (instances in slice order, as sliceOrder returns them; or one multi-frame instance
+ * with per-frame positions) as a NIfTI volume: voxel (i, j, k) = column i, row j of slice k.
+ * int16 when every modality value fits, float32 otherwise.
+ */
+export function seriesToNifti(instances: readonly DicomInstance[]): {
+  header: NiftiHeader;
+  data: VoxelArray;
+} {
+  const images = instances.map((i) => decodeDicom(i.bytes, i.name, { inflate: (d) => inflateRawSync(d) }));
+  const sets = instances.map((i) => readDicomDataset(i.bytes));
+  const { rows, columns } = images[0]!;
+  for (const [k, img] of images.entries()) {
+    if (img.rows !== rows || img.columns !== columns)
+      throw new Error(
+        `${instances[k]!.name}: ${img.rows} x ${img.columns}, the series is ${rows} x ${columns}`,
+      );
+    if (img.samplesPerPixel !== 1)
+      throw new Error(`${instances[k]!.name}: colour images do not make a NIfTI volume here`);
+  }
+  const planes = images.flatMap((img) => img.frameData);
+  const first = sets[0]!;
+  const shared = (first.SharedFunctionalGroupsSequence as Record<string, unknown>[] | undefined)?.[0];
+  const pick = (key: string, group: string) =>
+    (first[key] ?? (shared?.[group] as Record<string, unknown>[] | undefined)?.[0]?.[key]) as
+      | number[]
+      | undefined;
+  const iop = pick("ImageOrientationPatient", "PlaneOrientationSequence")?.map(Number);
+  const ps = pick("PixelSpacing", "PixelMeasuresSequence")?.map(Number);
+  const positions: number[][] | undefined =
+    images.length === 1 && images[0]!.frames > 1
+      ? framePositions(first, images[0]!.frames, iop)
+      : sets.map((s) => (s.ImagePositionPatient as number[] | undefined)?.map(Number) ?? []);
+  if (iop?.length !== 6 || ps?.length !== 2 || !positions || positions.some((p) => p.length !== 3))
+    throw new Error(
+      `${instances[0]!.name}: no patient geometry (ImagePositionPatient, ImageOrientationPatient, PixelSpacing): cannot place it in a NIfTI volume`,
+    );
+  const nz = planes.length;
+  const rowDir = iop.slice(0, 3); // direction of increasing column index
+  const colDir = iop.slice(3, 6); // direction of increasing row index
+  const p0 = positions[0]!;
+  const thickness = Number(first.SliceThickness ?? ps[0]);
+  const step =
+    nz > 1
+      ? positions[nz - 1]!.map((v, a) => (v - p0[a]!) / (nz - 1))
+      : cross(rowDir, colDir).map((v) => v * thickness);
+  // LPS affine columns, then RAS: negate the x and y rows.
+  const lps = [0, 1, 2].map((a) => [rowDir[a]! * ps[1]!, colDir[a]! * ps[0]!, step[a]!, p0[a]!]);
+  const ras = lps.map((row, a) => (a < 2 ? row.map((v) => -v) : row));
+  const dz = Math.hypot(...step);
+  const integer = planes.every((p) => p.every((v) => Number.isInteger(v) && v >= -32768 && v <= 32767));
+  const n = columns * rows;
+  const data = integer ? new Int16Array(n * nz) : new Float32Array(n * nz);
+  for (let k = 0; k < nz; k++) {
+    const plane = planes[k]!;
+    for (let j = 0; j < rows; j++)
+      for (let i = 0; i < columns; i++) data[i + columns * (j + rows * k)] = plane[j * columns + i]!;
+  }
+  const header = makeNiftiHeader([columns, rows, nz], integer ? "int16" : "float32", [ps[1]!, ps[0]!, dz]);
+  header.srowX = ras[0]!;
+  header.srowY = ras[1]!;
+  header.srowZ = ras[2]!;
+  header.sformCode = 1;
+  header.qformCode = 0;
+  header.descrip =
+    `udeg convert: ${String(first.Modality ?? "")} ${String(first.SeriesDescription ?? "")}`.slice(0, 79);
+  return { header, data };
+}
