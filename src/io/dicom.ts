@@ -1,14 +1,15 @@
 // DICOM images (Part 10 files, or a bare data set in implicit VR little endian): the pixel data of
-// uncompressed transfer syntaxes, as modality values, and as the 0..255 planes the model takes.
+// uncompressed and RLE Lossless transfer syntaxes, as modality values, and as the 0..255 planes the model takes.
 // Pure (no Node.js built-ins): the web viewer decodes DICOM with it in the browser. Parsing is
 // dicom-parser's; what is done here is the pixel module (PS3.3 C.7.6.3) and the refusals.
 //
 // Read: implicit and explicit VR little endian, explicit VR big endian, deflated explicit VR
 // little endian (with an inflater: Node's zlib by default in Node, DecompressionStream in the
-// browser through decodeDicomAsync); 8-, 16- and 32-bit samples, signed or not, any BitsStored;
+// browser through decodeDicomAsync), RLE Lossless; 8-, 16- and 32-bit samples, signed or not,
+// any BitsStored;
 // MONOCHROME1/2 and RGB (interleaved or planar); multi-frame. Rescale slope/intercept give the
 // modality values (e.g. Hounsfield units).
-// Not read: compressed (encapsulated) pixel data (JPEG, JPEG-LS, JPEG 2000, RLE, ...), float pixel
+// Not read: the JPEG family (JPEG, JPEG-LS, JPEG 2000, JPEG XL, ...), float pixel
 // data, palette colour and YBR photometric interpretations: each is refused with a message that
 // says what the file holds and how to convert it.
 //
@@ -214,7 +215,8 @@ function parse(
 
 function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
   const ts = (ds.string("x00020010") ?? TRANSFER_SYNTAXES.implicitLittle).replace(/\0/g, "").trim();
-  if (!UNCOMPRESSED.has(ts)) {
+  const rle = ts === RLE_LOSSLESS;
+  if (!UNCOMPRESSED.has(ts) && !rle) {
     const label = COMPRESSED_NAMES[ts] ?? "a compressed or unknown encoding";
     throw new DicomError(
       name,
@@ -238,7 +240,7 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
       "no pixel data (7FE0,0010): not an image (a structured report, a presentation state, ...?)",
     );
   }
-  if (pixel.encapsulatedPixelData) {
+  if (pixel.encapsulatedPixelData && !rle) {
     throw new DicomError(
       name,
       "unsupported",
@@ -290,17 +292,42 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
   const bytesPer = bitsAllocated / 8;
   const perFrame = rows * columns * samplesPerPixel;
   const needBytes = perFrame * frames * bytesPer;
-  const available = Math.min(pixel.length, ds.byteArray.length - pixel.dataOffset);
-  if (available < needBytes) {
-    throw new DicomError(
-      name,
-      "truncated",
-      `the pixel data holds ${available} bytes, ${frames} frame(s) of ${columns}x${rows}x${samplesPerPixel} at ${bitsAllocated} bits need ${needBytes}`,
-      DAMAGED,
-    );
+  let view: DataView;
+  let little = ts !== TRANSFER_SYNTAXES.explicitBig;
+  let planarLayout = planar;
+  if (rle) {
+    // RLE Lossless decodes to little-endian, sample-planar frames (PS3.5 G.2).
+    const fragments = pixel.fragments ?? [];
+    if (!pixel.encapsulatedPixelData || fragments.length < frames)
+      throw new DicomError(
+        name,
+        "corrupt",
+        `RLE pixel data with ${fragments.length} fragment(s) for ${frames} frame(s)`,
+        DAMAGED,
+      );
+    const raw = new Uint8Array(needBytes);
+    for (let f = 0; f < frames; f++) {
+      const bytes = dicomParser.readEncapsulatedPixelDataFromFragments(ds, pixel, f, 1);
+      raw.set(
+        decodeRleFrame(bytes, rows * columns, samplesPerPixel, bytesPer, `${name} frame ${f + 1}`),
+        f * perFrame * bytesPer,
+      );
+    }
+    view = new DataView(raw.buffer);
+    little = true;
+    planarLayout = true;
+  } else {
+    const available = Math.min(pixel.length, ds.byteArray.length - pixel.dataOffset);
+    if (available < needBytes) {
+      throw new DicomError(
+        name,
+        "truncated",
+        `the pixel data holds ${available} bytes, ${frames} frame(s) of ${columns}x${rows}x${samplesPerPixel} at ${bitsAllocated} bits need ${needBytes}`,
+        DAMAGED,
+      );
+    }
+    view = new DataView(ds.byteArray.buffer, ds.byteArray.byteOffset + pixel.dataOffset, needBytes);
   }
-  const little = ts !== TRANSFER_SYNTAXES.explicitBig;
-  const view = new DataView(ds.byteArray.buffer, ds.byteArray.byteOffset + pixel.dataOffset, needBytes);
   const slope = ds.floatString("x00281053") ?? 1;
   const intercept = ds.floatString("x00281052") ?? 0;
   const rescaleSlope = Number.isFinite(slope) && slope !== 0 ? slope : 1;
@@ -320,7 +347,7 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
   for (let f = 0; f < frames; f++) {
     const out = new Float32Array(perFrame);
     const base = f * perFrame;
-    if (samplesPerPixel === 3 && planar) {
+    if (samplesPerPixel === 3 && planarLayout) {
       const plane = rows * columns;
       for (let c = 0; c < 3; c++)
         for (let p = 0; p < plane; p++)
@@ -354,6 +381,63 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
     transferSyntax: ts,
     frameData,
   };
+}
+
+const RLE_LOSSLESS = "1.2.840.10008.1.2.5";
+
+/**
+ * One RLE Lossless frame (PS3.5 Annex G) to little-endian bytes, sample planes one after the
+ * other: a 64-byte header of segment offsets, then one PackBits segment per byte of each sample,
+ * most significant byte first. Written here: the format is a page long, and the codec packages
+ * (Cornerstone's) cover the JPEG family only.
+ */
+function decodeRleFrame(
+  src: Uint8Array,
+  pixels: number,
+  samples: number,
+  bytesPer: number,
+  name: string,
+): Uint8Array {
+  const v = new DataView(src.buffer, src.byteOffset, src.byteLength);
+  if (src.length < 64)
+    throw new DicomError(name, "corrupt", "RLE frame shorter than its 64-byte header", DAMAGED);
+  const segments = v.getUint32(0, true);
+  if (segments !== samples * bytesPer)
+    throw new DicomError(
+      name,
+      "corrupt",
+      `RLE frame with ${segments} segments, expected ${samples * bytesPer}`,
+      DAMAGED,
+    );
+  const out = new Uint8Array(pixels * samples * bytesPer);
+  for (let s = 0; s < segments; s++) {
+    const start = v.getUint32(4 + 4 * s, true);
+    const end = s + 1 < segments ? v.getUint32(8 + 4 * s, true) : src.length;
+    const sample = Math.floor(s / bytesPer);
+    const byte = bytesPer - 1 - (s % bytesPer); // segment 0 of a sample is its most significant byte
+    let o = 0;
+    let i = start;
+    const put = (b: number) => {
+      if (o < pixels) out[(sample * pixels + o) * bytesPer + byte] = b;
+      o++;
+    };
+    while (i < end && o < pixels) {
+      const n = (src[i++]! << 24) >> 24; // signed byte
+      if (n >= 0) for (let k = 0; k <= n && i < end; k++) put(src[i++]!);
+      else if (n !== -128) {
+        const b = src[i++]!;
+        for (let k = 0; k < 1 - n; k++) put(b);
+      }
+    }
+    if (o < pixels)
+      throw new DicomError(
+        name,
+        "truncated",
+        `RLE segment ${s + 1} ends after ${o} of ${pixels} pixels`,
+        DAMAGED,
+      );
+  }
+  return out;
 }
 
 function tagName(tag: string): string {

@@ -3,8 +3,8 @@
 // its own handlers (numpy; no optional codec packages), udeg must give the same modality values
 // (pydicom's apply_modality_lut), frame by frame; for the rest (compressed syntaxes pydicom needs
 // plugins for, non-images), udeg must refuse with a DicomError naming the file, never crash.
-// Compressed transfer syntaxes (JPEG, JPEG-LS, JPEG 2000, RLE) are issue 13's: they are counted
-// here and must be refused cleanly until then.
+// RLE Lossless is decoded (udeg's own decoder); the JPEG family (JPEG, JPEG-LS, JPEG 2000) is
+// counted here and must be refused cleanly until its codecs come.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
@@ -83,13 +83,17 @@ test("every corpus file pydicom decodes, udeg decodes to the same modality value
     }
     agreed.push(name);
   }
-  // What udeg reads today (uncompressed, incl. deflated and big endian): at least these agree.
+  // What udeg reads today (uncompressed, incl. deflated and big endian, and RLE): at least these.
   for (const name of [
     "CT_small.dcm",
     "MR_small.dcm",
     "MR_small_bigendian.dcm",
     "image_dfl.dcm",
     "rtdose.dcm",
+    "MR_small_RLE.dcm",
+    "SC_rgb_rle.dcm",
+    "SC_rgb_rle_16bit_2frame.dcm",
+    "rtdose_rle.dcm",
   ])
     assert.ok(agreed.includes(name), `${name} agrees with pydicom (agreed: ${agreed.join(", ")})`);
   console.log(`pydicom corpus: ${agreed.length} agree, ${refused.length} refused with a DicomError`);
