@@ -186,10 +186,11 @@ describe("DICOM", () => {
     );
     const j2k = writeDicom({ rows: 4, columns: 4, pixels: px, transferSyntax: "1.2.840.10008.1.2.4.90" });
     assert.throws(() => decodeDicom(j2k, "a.dcm"), /JPEG 2000 Lossless/);
+    // RLE is read; a file that says RLE but holds raw pixels is refused as damaged.
     const rle = writeDicom({ rows: 4, columns: 4, pixels: px, transferSyntax: "1.2.840.10008.1.2.5" });
     await assert.rejects(
       decodeDicomAsync(rle, "r.dcm", async (b) => b),
-      /RLE Lossless/,
+      (e: unknown) => e instanceof DicomError && e.code === "corrupt" && /r\.dcm.*RLE/.test(e.message),
     );
     const palette = writeDicom({
       rows: 4,
