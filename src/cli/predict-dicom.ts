@@ -4,7 +4,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { inflateRawSync } from "node:zlib";
 import { decodeDicom, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
-import { readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
+import { probabilitySegmentation, readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
 import type { DicomInstance } from "../io/dicom-series.js";
 import { packageVersion } from "../io/package-files.js";
 import { Progress } from "../io/progress.js";
@@ -38,7 +38,8 @@ export function isDicomFile(path: string): boolean {
 /**
  * Every frame of `instances` (in the given order) predicted; with `out`, the per-frame outputs
  * written there as for an image (NAME, or NAME_fNNNN for frame NNNN of a multi-frame file).
- * Returns the files written and one SEG (Part 10 bytes) over all frames, in the source's study.
+ * Returns the files written, one BINARY SEG (Part 10 bytes) of the masks over all frames, in the
+ * source's study, and one FRACTIONAL SEG of the class probabilities.
  */
 export async function predictDicomInstances(
   predictor: UdegPredictor,
@@ -46,18 +47,23 @@ export async function predictDicomInstances(
   out: string | null,
   quiet: boolean,
   label = "predict",
-): Promise<{ written: string[]; seg: Uint8Array }> {
+): Promise<{ written: string[]; seg: Uint8Array; probSeg: Uint8Array }> {
   const images = instances.map((i) => decodeDicom(i.bytes, i.name, { inflate: (d) => inflateRawSync(d) }));
   const total = images.reduce((a, img) => a + img.frames, 0);
   const progress = new Progress({ total, label, silent: quiet || total < 2 });
   const written: string[] = [];
   const labels: Uint8Array[] = [];
+  const probabilities: Float32Array[][] = [];
   for (const [k, img] of images.entries()) {
     const mapping = dicomDisplayMapping(img);
     for (let f = 0; f < img.frames; f++) {
       const planar = dicomToPlanar(img, f, mapping);
       const p = await predictor.predict(planar);
       labels.push(p.labels);
+      const plane = p.height * p.width;
+      probabilities.push(
+        Array.from({ length: p.classes }, (_, k) => p.prob.slice((k + 1) * plane, (k + 2) * plane)),
+      );
       if (out) {
         const stem = instances[k]!.name;
         const name = img.frames > 1 ? `${stem}_f${String(f + 1).padStart(4, "0")}` : stem;
@@ -68,18 +74,17 @@ export async function predictDicomInstances(
   }
   progress.finish();
   const classes = predictor.resolved.model.classes;
-  const seg = segmentationFromLabels(
-    instances.map((i) => readDicomDataset(i.bytes)),
-    labels,
-    {
-      segments: Array.from({ length: classes }, (_, k) => ({
-        label: classes === 1 ? "foreground" : `class ${k + 1}`,
-        rgb: SEGMENT_COLOURS[k % SEGMENT_COLOURS.length]!,
-      })),
-      softwareVersion: packageVersion(),
-    },
-  );
-  return { written, seg };
+  const sources = instances.map((i) => readDicomDataset(i.bytes));
+  const options = {
+    segments: Array.from({ length: classes }, (_, k) => ({
+      label: classes === 1 ? "foreground" : `class ${k + 1}`,
+      rgb: SEGMENT_COLOURS[k % SEGMENT_COLOURS.length]!,
+    })),
+    softwareVersion: packageVersion(),
+  };
+  const seg = segmentationFromLabels(sources, labels, options);
+  const probSeg = probabilitySegmentation(sources, probabilities, options);
+  return { written, seg, probSeg };
 }
 
 /** DICOM files grouped by SeriesInstanceUID (files in name order within a group). */

@@ -70,8 +70,10 @@ export async function predictDicomweb(
     written.push(...r.written);
     if (o.out) {
       const segPath = join(o.out, `${s.seriesInstanceUID}.seg.dcm`);
+      const probPath = join(o.out, `${s.seriesInstanceUID}.prob.seg.dcm`);
       writeFileAtomic(segPath, r.seg);
-      written.push(segPath);
+      writeFileAtomic(probPath, r.probSeg);
+      written.push(segPath, probPath);
     }
     if (o.store !== false) {
       await stowInstances(web, o.study, [r.seg]);

@@ -96,8 +96,10 @@ export async function predictCommand(
     const r = await predictDicomInstances(predictor, ordered, o.out, !!o.quiet, basename(ordered[0]!.path));
     const name = ordered.length === 1 ? ordered[0]!.name : ordered[0]!.series;
     const segPath = join(o.out, `${name}.seg.dcm`);
+    const probPath = join(o.out, `${name}.prob.seg.dcm`);
     writeFileAtomic(segPath, r.seg);
-    written.push(...r.written, segPath);
+    writeFileAtomic(probPath, r.probSeg);
+    written.push(...r.written, segPath, probPath);
   }
   for (const file of inputs) {
     if (dicom.has(file)) continue;

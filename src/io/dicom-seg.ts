@@ -121,6 +121,52 @@ export function segmentationFromLabels(
   labels: readonly Uint8Array[],
   o: SegOptions,
 ): Uint8Array {
+  return segmentation(
+    sources,
+    labels,
+    "label map",
+    { kind: "BINARY", value: (s, f, i) => labels[f]![i] === s },
+    o,
+  );
+}
+
+/**
+ * A FRACTIONAL SEG (PROBABILITY, 8-bit, 255 = 1) of per-class probabilities: `probabilities[f][k]`
+ * is class k + 1's probability map (0..1) on source frame f. How sure the model is, per pixel,
+ * in the form SEG viewers show as a soft overlay (the uncertainty map is not a segment property,
+ * so it is not written this way).
+ */
+export function probabilitySegmentation(
+  sources: NaturalDataset | readonly NaturalDataset[],
+  probabilities: readonly (readonly Float32Array[])[],
+  o: SegOptions,
+): Uint8Array {
+  for (const [f, maps] of probabilities.entries())
+    if (maps.length !== o.segments.length)
+      throw new Error(
+        `SEG: frame ${f} has ${maps.length} probability maps for ${o.segments.length} segments`,
+      );
+  const sizes = probabilities.map((maps) => maps[0] ?? new Float32Array(0));
+  return segmentation(
+    sources,
+    sizes,
+    "probability map",
+    { kind: "FRACTIONAL", value: (s, f, i) => probabilities[f]![s - 1]![i]! },
+    o,
+  );
+}
+
+type Pixels =
+  | { kind: "BINARY"; value: (segment: number, frame: number, pixel: number) => boolean }
+  | { kind: "FRACTIONAL"; value: (segment: number, frame: number, pixel: number) => number };
+
+function segmentation(
+  sources: NaturalDataset | readonly NaturalDataset[],
+  labels: readonly ArrayLike<number>[],
+  what: string,
+  pixels: Pixels,
+  o: SegOptions,
+): Uint8Array {
   const list = Array.isArray(sources) ? sources : [sources as NaturalDataset];
   if (list.length === 0) throw new Error("SEG: no source instance");
   const src = list[0]!;
@@ -149,10 +195,10 @@ export function segmentationFromLabels(
   }
   const srcFrames = frames.length;
   if (labels.length !== srcFrames)
-    throw new Error(`SEG: ${labels.length} label maps for a source of ${srcFrames} frame(s)`);
+    throw new Error(`SEG: ${labels.length} ${what}s for a source of ${srcFrames} frame(s)`);
   for (const [f, l] of labels.entries())
     if (l.length !== rows * columns)
-      throw new Error(`SEG: label map ${f} has ${l.length} values, the source frame ${rows * columns}`);
+      throw new Error(`SEG: ${what} ${f} has ${l.length} values, the source frame ${rows * columns}`);
   const positions = frames.every((f) => f.position) ? frames.map((f) => f.position!) : undefined;
   const geometry = iop?.length === 6 && positions !== undefined && !!src.FrameOfReferenceUID;
   const measures = first(shared?.PixelMeasuresSequence);
@@ -178,12 +224,17 @@ export function segmentationFromLabels(
 
   const perFrame: NaturalDataset[] = [];
   const nFrames = segments.length * srcFrames;
-  const packed = new Uint8Array(Math.ceil((nFrames * rows * columns) / 8 / 2) * 2); // even length
-  let bit = 0;
+  const fractional = pixels.kind === "FRACTIONAL";
+  const plane = rows * columns;
+  // BINARY: one bit a pixel, frames back to back; FRACTIONAL: one byte (255 = 1). Even length.
+  const packed = new Uint8Array(Math.ceil((fractional ? nFrames * plane : (nFrames * plane) / 8) / 2) * 2);
+  let at = 0;
   for (let s = 1; s <= segments.length; s++) {
     for (let f = 0; f < srcFrames; f++) {
-      const map = labels[f]!;
-      for (let i = 0; i < map.length; i++, bit++) if (map[i] === s) packed[bit >> 3]! |= 1 << (bit & 7);
+      if (pixels.kind === "FRACTIONAL")
+        for (let i = 0; i < plane; i++, at++)
+          packed[at] = Math.round(255 * Math.min(1, Math.max(0, pixels.value(s, f, i))));
+      else for (let i = 0; i < plane; i++, at++) if (pixels.value(s, f, i)) packed[at >> 3]! |= 1 << (at & 7);
       const from = frames[f]!;
       const source: NaturalDataset = {
         ReferencedSOPClassUID: from.ds.SOPClassUID,
@@ -235,7 +286,7 @@ export function segmentationFromLabels(
     Modality: "SEG",
     SeriesInstanceUID: DicomMetaDictionary.uid(),
     SeriesNumber: 9001,
-    SeriesDescription: o.seriesDescription ?? "UDEG-Net segmentation",
+    SeriesDescription: o.seriesDescription ?? (fractional ? "UDEG-Net probability" : "UDEG-Net segmentation"),
     SeriesDate: now.date,
     SeriesTime: now.time,
     ...(geometry
@@ -249,19 +300,20 @@ export function segmentationFromLabels(
     ContentDate: now.date,
     ContentTime: now.time,
     ImageType: ["DERIVED", "PRIMARY"],
-    ContentLabel: "UDEG_NET",
-    ContentDescription: "Automatic segmentation (UDEG-Net)",
+    ContentLabel: fractional ? "UDEG_NET_PROB" : "UDEG_NET",
+    ContentDescription: fractional ? "Class probabilities (UDEG-Net)" : "Automatic segmentation (UDEG-Net)",
     ContentCreatorName: "",
     SamplesPerPixel: 1,
     PhotometricInterpretation: "MONOCHROME2",
     Rows: rows,
     Columns: columns,
-    BitsAllocated: 1,
-    BitsStored: 1,
-    HighBit: 0,
+    BitsAllocated: fractional ? 8 : 1,
+    BitsStored: fractional ? 8 : 1,
+    HighBit: fractional ? 7 : 0,
     PixelRepresentation: 0,
     LossyImageCompression: "00",
-    SegmentationType: "BINARY",
+    SegmentationType: pixels.kind,
+    ...(fractional ? { SegmentationFractionalType: "PROBABILITY", MaximumFractionalValue: 255 } : {}),
     SegmentSequence: segments,
     DimensionOrganizationSequence: [{ DimensionOrganizationUID: dimensionUID }],
     DimensionIndexSequence: [

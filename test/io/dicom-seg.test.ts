@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import {
   dicomLab,
+  probabilitySegmentation,
   readDicomDataset,
   SEGMENTATION_STORAGE,
   segmentationFromLabels,
@@ -158,4 +159,40 @@ print(json.dumps({"frames": out, "refs": refs}))
       `frame ${k} pixels`,
     );
   });
+});
+
+test("FRACTIONAL SEG of class probabilities: dciodvfy finds no error; pydicom reads 255 x p back", () => {
+  const source = join(CORPUS, "CT_small.dcm");
+  const src = readDicomDataset(readFileSync(source));
+  const p1 = Float32Array.from({ length: 128 * 128 }, (_, i) => (i % 128) / 127);
+  const p2 = Float32Array.from({ length: 128 * 128 }, (_, i) => 1 - (i % 128) / 127);
+  const segPath = join(dir, "prob.seg.dcm");
+  writeFileSync(
+    segPath,
+    probabilitySegmentation(src, [[p1, p2]], {
+      segments: [
+        { label: "a", rgb: [255, 0, 0] },
+        { label: "b", rgb: [0, 0, 255] },
+      ],
+      softwareVersion: "t",
+    }),
+  );
+  const v = spawnSync("dciodvfy", [segPath], { encoding: "utf8" });
+  const errors = `${v.stdout}${v.stderr}`.split("\n").filter((l) => l.startsWith("Error"));
+  assert.deepEqual(errors, [], `${v.stdout}${v.stderr}`);
+  const raw = join(dir, "prob.u8");
+  const check = `
+import sys, json, numpy as np, pydicom
+seg = pydicom.dcmread(sys.argv[1])
+seg.pixel_array.astype(np.uint8).tofile(sys.argv[2])
+print(json.dumps([seg.SegmentationType, seg.SegmentationFractionalType, int(seg.MaximumFractionalValue), int(seg.NumberOfFrames)]))`;
+  const r = spawnSync("/usr/bin/python3", ["-c", check, segPath, raw], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), ["FRACTIONAL", "PROBABILITY", 255, 2]);
+  const px = readFileSync(raw);
+  const want = [...p1, ...p2].map((p) => Math.round(255 * p));
+  assert.ok(
+    px.every((v, i) => v === want[i]),
+    "pixels = round(255 p), segment a then b",
+  );
 });

@@ -171,6 +171,23 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
     "SEG pixels = mask pixels",
   );
   assert.ok(existsSync(join(dcmOut, "rtdose.seg.dcm")));
+  // ... and NAME.prob.seg.dcm the foreground probability as a FRACTIONAL SEG (255 = 1).
+  const probRead = spawnSync(
+    "/usr/bin/python3",
+    [
+      "-c",
+      "import sys, pydicom; d = pydicom.dcmread(sys.argv[1]); print(d.SegmentationType, int(d.pixel_array.astype(int).sum()))",
+      join(dcmOut, "CT_small.prob.seg.dcm"),
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(probRead.status, 0, probRead.stderr);
+  const ctPlane = 128 * 128;
+  const want255 = Array.from(ctWant.prob.subarray(ctPlane, 2 * ctPlane)).reduce(
+    (a, p) => a + Math.round(255 * p),
+    0,
+  );
+  assert.equal(probRead.stdout.trim(), `FRACTIONAL ${want255}`);
 
   // --device: a provider this machine lacks is refused up front, naming it and why.
   if (!(await probeDevice("cuda")).available) {
