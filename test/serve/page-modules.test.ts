@@ -88,13 +88,13 @@ test("DICOM opens frame by frame; unreadable files get the page's messages", asy
   assert.equal(opened.kind, "dicom");
   assert.match(opened.description, /DICOM 128x128, MONOCHROME2, 8-bit, stored values/);
   assert.deepEqual(Array.from(opened.image(0).data), Array.from(png.data));
-  const rle = writeDicom({
+  const jpegLs = writeDicom({
     rows: 4,
     columns: 4,
     pixels: new Array(16).fill(1),
-    transferSyntax: "1.2.840.10008.1.2.5",
+    transferSyntax: "1.2.840.10008.1.2.4.80",
   });
-  await assert.rejects(openBytes(rle, "rle.dcm"), /rle\.dcm: compressed DICOM \(RLE Lossless/);
+  await assert.rejects(openBytes(jpegLs, "ls.dcm"), /ls\.dcm: compressed DICOM \(JPEG-LS Lossless/);
   const tiff = new Uint8Array([0x49, 0x49, 0x2a, 0, 8, 0, 0, 0]);
   await assert.rejects(
     openBytes(tiff, "a.tif"),
