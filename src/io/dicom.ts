@@ -19,6 +19,7 @@
 // of all frames (as `udeg predict` windows a NIfTI volume); MONOCHROME1 is inverted afterwards.
 
 import dicomParser from "dicom-parser";
+import { concatBytes } from "./bytes.js";
 import { FileError } from "./file-error.js";
 import type { PlanarImage } from "./planar-image.js";
 
@@ -121,7 +122,7 @@ export function decodeDicom(
 ): DicomImage {
   const inflater = options.inflate
     ? (arr: Uint8Array, position: number) =>
-        concat(arr.subarray(0, position), options.inflate!(arr.subarray(position)))
+        concatBytes([arr.subarray(0, position), options.inflate!(arr.subarray(position))])
     : undefined;
   return fromDataSet(parse(bytes, name, inflater), name);
 }
@@ -161,18 +162,11 @@ export async function decodeDicomAsync(
       },
     );
   }
-  const full = concat(bytes.subarray(0, position), inflated);
+  const full = concatBytes([bytes.subarray(0, position), inflated]);
   return fromDataSet(
     parse(bytes, name, () => full),
     name,
   );
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 function parse(

@@ -2,6 +2,7 @@
 // (RFC 2046 / 7578). Small enough to own: the parsers on npm are stream-based form handlers for
 // servers (busboy, formidable) that do not read multipart/related answers, and the DICOMweb and
 // MONAI Label code needs both directions on whole bodies.
+import { concatBytes } from "./bytes.js";
 
 export interface Part {
   /** Header names in lower case. */
@@ -79,11 +80,5 @@ export function buildMultipart(
     chunks.push(enc.encode(`--${boundary}\r\n${head}\r\n`), p.body, enc.encode("\r\n"));
   }
   chunks.push(enc.encode(`--${boundary}--\r\n`));
-  const out = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return concatBytes(chunks);
 }

@@ -8,10 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
 import { predictCommand } from "../../src/cli/predict.js";
-import { train } from "../../src/train/trainer.js";
-import { resolveConfig } from "../../src/udeg/config.js";
 import { makeCtSeries } from "../io/dicom-series.js";
-import { sliceDataset, smallConfig } from "../train/helpers.js";
+import { twoStepRun } from "../train/helpers.js";
 
 const dir = mkdtempSync(join(tmpdir(), "udeg-series-"));
 let run: string;
@@ -19,13 +17,7 @@ const quiet = () => {};
 
 before(async () => {
   run = join(dir, "run");
-  await train({
-    data: sliceDataset({ train: ["slice_020", "slice_030"], val: ["slice_040"] }),
-    out: run,
-    config: resolveConfig({ overrides: smallConfig({ maxSteps: 2, epochs: 1 }) }),
-    progress: false,
-    log: () => {},
-  });
+  await twoStepRun(run);
 });
 
 test("a series folder: one SEG over its 4 instances, frames in slice order; per-slice outputs by file name", async () => {

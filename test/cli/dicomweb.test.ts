@@ -11,11 +11,9 @@ import { predictDicomweb } from "../../src/cli/predict-dicomweb.js";
 import { readDicomDataset } from "../../src/io/dicom-seg.js";
 import { qidoSeries, wadoSeries } from "../../src/io/dicomweb.js";
 import { buildMultipart, parseMultipart } from "../../src/io/multipart.js";
-import { train } from "../../src/train/trainer.js";
-import { resolveConfig } from "../../src/udeg/config.js";
 import { makeCtSeries } from "../io/dicom-series.js";
 import { type Orthanc, startOrthanc } from "../orthanc.js";
-import { sliceDataset, smallConfig } from "../train/helpers.js";
+import { twoStepRun } from "../train/helpers.js";
 
 let pacs: Orthanc;
 let run: string;
@@ -31,13 +29,7 @@ before(async () => {
   for (const s of sources) await pacs.upload(s);
   study = String(readDicomDataset(sources[0]!).StudyInstanceUID);
   run = join(dir, "run");
-  await train({
-    data: sliceDataset({ train: ["slice_020", "slice_030"], val: ["slice_040"] }),
-    out: run,
-    config: resolveConfig({ overrides: smallConfig({ maxSteps: 2, epochs: 1 }) }),
-    progress: false,
-    log: () => {},
-  });
+  await twoStepRun(run);
 });
 
 after(async () => {

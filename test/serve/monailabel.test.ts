@@ -13,11 +13,9 @@ import { readImage } from "../../src/io/images.js";
 import { buildMultipart, parseMultipart } from "../../src/io/multipart.js";
 import { makeNiftiHeader, parseNifti, serializeNifti } from "../../src/io/nifti.js";
 import { type MonaiLabelServer, startMonaiLabelServer } from "../../src/serve/monailabel.js";
-import { train } from "../../src/train/trainer.js";
-import { resolveConfig } from "../../src/udeg/config.js";
 import { UdegPredictor } from "../../src/udeg/predictor.js";
 import { predictNiftiVolume } from "../../src/udeg/volume-prediction.js";
-import { ITK, sliceDataset, smallConfig } from "../train/helpers.js";
+import { ITK, twoStepRun } from "../train/helpers.js";
 
 let server: MonaiLabelServer;
 let secured: MonaiLabelServer;
@@ -43,13 +41,7 @@ function form(parts: { name: string; filename?: string; body: Uint8Array | strin
 
 before(async () => {
   const run = join(mkdtempSync(join(tmpdir(), "udeg-mlabel-")), "run");
-  await train({
-    data: sliceDataset({ train: ["slice_020", "slice_030"], val: ["slice_040"] }),
-    out: run,
-    config: resolveConfig({ overrides: smallConfig({ maxSteps: 2, epochs: 1 }) }),
-    progress: false,
-    log: () => {},
-  });
+  await twoStepRun(run);
   predictor = await UdegPredictor.load(run);
   // A 3-slice volume of the brain slices, 0.9 x 0.9 x 3 mm, with an sform.
   const slices = await Promise.all(

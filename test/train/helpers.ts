@@ -2,6 +2,8 @@
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { train } from "../../src/train/trainer.js";
+import { resolveConfig } from "../../src/udeg/config.js";
 
 export const ITK = "../shared/data/itk-t1-brain";
 
@@ -42,4 +44,19 @@ export function smallConfig(train: Record<string, unknown> = {}, model: Record<s
     },
     train: { augment: false, batchSize: 2, ...train },
   };
+}
+
+/**
+ * A from-scratch run of two steps on two brain slices (seconds): for tests of what is done with
+ * a run (DICOM, PACS, MONAI Label), not of its quality. Returns the run folder.
+ */
+export async function twoStepRun(out: string): Promise<string> {
+  await train({
+    data: sliceDataset({ train: ["slice_020", "slice_030"], val: ["slice_040"] }),
+    out,
+    config: resolveConfig({ overrides: smallConfig({ maxSteps: 2, epochs: 1 }) }),
+    progress: false,
+    log: () => {},
+  });
+  return out;
 }

@@ -2,6 +2,7 @@
 // `udeg predict`'s encoding; a canvas only writes RGBA) and reading 16-bit PNGs at full precision
 // (a canvas gives 8 bits). Compression through the web's CompressionStream, so Node runs it too.
 
+import { concatBytes } from "../../src/io/bytes.js";
 import { pngChunk } from "../../src/io/png-chunk.js";
 
 async function through(
@@ -54,13 +55,7 @@ export async function encodeGreyPng(values: Uint8Array, width: number, height: n
     pngChunk("IDAT", await deflate(raw)),
     pngChunk("IEND", new Uint8Array(0)),
   ];
-  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 export interface PngHeader {
