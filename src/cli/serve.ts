@@ -105,7 +105,7 @@ export function addServeCommand(program: Command): void {
   program
     .command("serve")
     .description(
-      "the web viewer: PNG/JPEG, DICOM and NIfTI segmented in the browser, with uncertainty, edges and click-to-refine",
+      "the web viewer: PNG/JPEG, DICOM and NIfTI segmented in the browser, with uncertainty, edges and click-to-refine; with --monailabel, MONAI Label's REST API for 3D Slicer",
     )
     .option("--model <run>", "run directory written by udeg train (exported for the browser into RUN/web/)")
     .option("--onnx <file>", "a file written by udeg export (with --split: click-to-refine)")
