@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ExecutionProvider, HostTensor, probeDevice } from "../src/engine/index.js";
 import { writeSafetensors } from "../src/io/index.js";
-import { configToJson, SAM_PRESETS, type SamConfig } from "../src/sam/config.js";
+import { SAM_PRESETS, type SamConfig } from "../src/sam/config.js";
 import { buildTrainGraph, lossWeightInput, type TrainFeeds } from "../src/train/graph.js";
 import { edgeTargets, oneHot } from "../src/train/trainer.js";
 import { lossConfigOf, resolveConfig } from "../src/udeg/config.js";
@@ -40,7 +40,7 @@ import {
   updateBenchmarksMd,
   writeResults,
 } from "./common.js";
-import { discLabels, randomImage, relDiff } from "./train.js";
+import { discLabels, peerStepArgs, randomImage, relDiff } from "./train.js";
 
 export interface GpuBenchOptions {
   /** "vit_b": SAM ViT-B (the benchmark); "tiny": the default scratch ViT (the smoke run). */
@@ -172,12 +172,15 @@ export async function benchOneSize(size: number, o: GpuBenchOptions): Promise<Gp
     `--image-size=${size}`,
     "--batch=1",
     "--classes=1",
-    `--config=${JSON.stringify(configToJson(cfg))}`,
-    `--weights=${JSON.stringify({ ce: lossCfg.ceWeight, dice: lossCfg.diceWeight, ...w })}`,
-    `--inputs=${inputs}`,
-    `--lr=${lr}`,
-    `--weight-decay=${config.train.weightDecay}`,
-    `--clip-norm=${clipNorm}`,
+    ...peerStepArgs({
+      cfg,
+      lossCfg,
+      weights: w,
+      inputs,
+      lr,
+      weightDecay: config.train.weightDecay,
+      clipNorm,
+    }),
     `--repeats=${o.repeats}`,
     `--warmup=${o.warmup}`,
     "--infer",

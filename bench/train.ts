@@ -129,6 +129,29 @@ function opTimes(file: string, skip: number): { op: string; ms: number; share: n
     .sort((a, b) => b.ms - a.ms);
 }
 
+/**
+ * The arguments of bench/peer/udeg_step.py that make its step ours: architecture, loss weights,
+ * the safetensors of our initial weights and batch, and the optimiser (train and gpu benches).
+ */
+export function peerStepArgs(o: {
+  cfg: Parameters<typeof configToJson>[0];
+  lossCfg: { ceWeight: number; diceWeight: number };
+  weights: Record<string, number>;
+  inputs: string;
+  lr: number;
+  weightDecay: number;
+  clipNorm: number | undefined;
+}): string[] {
+  return [
+    `--config=${JSON.stringify(configToJson(o.cfg))}`,
+    `--weights=${JSON.stringify({ ce: o.lossCfg.ceWeight, dice: o.lossCfg.diceWeight, ...o.weights })}`,
+    `--inputs=${o.inputs}`,
+    `--lr=${o.lr}`,
+    `--weight-decay=${o.weightDecay}`,
+    `--clip-norm=${o.clipNorm}`,
+  ];
+}
+
 export async function benchTrain(args: string[]): Promise<void> {
   const repeats = flag(args, "repeats", 20);
   const block = Math.max(1, flag(args, "block", 5));
@@ -201,12 +224,15 @@ export async function benchTrain(args: string[]): Promise<void> {
     `--image-size=${s}`,
     `--batch=${BATCH}`,
     `--classes=${CLASSES}`,
-    `--config=${JSON.stringify(configToJson(cfg))}`,
-    `--weights=${JSON.stringify({ ce: lossCfg.ceWeight, dice: lossCfg.diceWeight, ...w })}`,
-    `--inputs=${inputs}`,
-    `--lr=${lr}`,
-    `--weight-decay=${config.train.weightDecay}`,
-    `--clip-norm=${clipNorm}`,
+    ...peerStepArgs({
+      cfg,
+      lossCfg,
+      weights: w,
+      inputs,
+      lr,
+      weightDecay: config.train.weightDecay,
+      clipNorm,
+    }),
   ]);
   let info: Record<string, unknown>;
   let first: Awaited<ReturnType<typeof step.step>>;
