@@ -66,8 +66,12 @@ export function addDemoCommands(program: Command): void {
     .option("--patch-size <n>", "ViT patch size", positiveInt("--patch-size"), DEFAULT_PRETRAIN.patchSize)
     .option("--width <n>", "ViT width (embedding dimension)", positiveInt("--width"), DEFAULT_PRETRAIN.width)
     .option("--depth <n>", "ViT blocks", positiveInt("--depth"), DEFAULT_PRETRAIN.depth)
+    .option(
+      "--init <dir>",
+      "continue from this base folder (its architecture; every weight trains) instead of from scratch",
+    )
     .option("--no-progress", "no progress bar")
-    .action(async (f: Omit<PretrainOptions, "log">) => {
-      await pretrain({ ...f, log: (line) => console.error(line) });
+    .action(async (f: Omit<PretrainOptions, "log" | "init"> & { init?: string }) => {
+      await pretrain({ ...f, init: f.init ?? null, log: (line) => console.error(line) });
     });
 }

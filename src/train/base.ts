@@ -49,3 +49,8 @@ export function exportBase(
   writeJsonAtomic(basePath(outDir, "manifest"), full);
   return full;
 }
+
+/** A base folder's manifest (how it was made). */
+export function readBaseManifest(dir: string): BaseManifest {
+  return JSON.parse(readFileSync(basePath(dir, "manifest"), "utf8")) as BaseManifest;
+}

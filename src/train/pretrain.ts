@@ -3,13 +3,14 @@
 // fine path, on phantoms: generic shapes, endoscopy-like polyps, and small and thin structures,
 // each at a spread of difficulties. Ultrasound-like phantoms are held out: the demo adapts to them.
 // It trains until the validation Dice stops improving (patience) or the time budget is spent,
-// and keeps the best epoch.
+// and keeps the best epoch. `--init BASE` continues from an earlier base (every weight trains), so
+// a longer pretraining can be done in sittings, each on fresh phantoms (its own seed).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type PhantomKind, writePhantomDataset } from "../data/phantoms/index.js";
 import { resolveConfig } from "../udeg/config.js";
-import { type BaseManifest, exportBase } from "./base.js";
+import { type BaseManifest, exportBase, readBaseManifest } from "./base.js";
 import { train } from "./trainer.js";
 
 export interface PretrainOptions {
@@ -26,6 +27,8 @@ export interface PretrainOptions {
   patchSize: number;
   width: number;
   depth: number;
+  /** Start from this base folder's weights and architecture instead of from scratch. */
+  init: string | null;
   log: (line: string) => void;
   progress: boolean;
 }
@@ -44,6 +47,7 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
   patchSize: 8,
   width: 96,
   depth: 4,
+  init: null,
   progress: true,
 };
 
@@ -70,7 +74,8 @@ function phantomMix(dir: string, kinds: readonly PhantomKind[], count: number, s
 export function pretrainCommand(o: Omit<PretrainOptions, "log" | "progress" | "out">): string {
   return (
     `udeg pretrain --seed ${o.seed} --count ${o.count} --epochs ${o.epochs} --patience ${o.patience}` +
-    ` --minutes ${o.minutes} --patch-size ${o.patchSize} --width ${o.width} --depth ${o.depth}`
+    ` --minutes ${o.minutes} ` +
+    (o.init ? `--init ${o.init}` : `--patch-size ${o.patchSize} --width ${o.width} --depth ${o.depth}`)
   );
 }
 
@@ -88,6 +93,7 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
         preset: "udeg",
         model: {
           imageSize: 128,
+          ...(o.init ? { base: o.init, encoder: "full" } : {}),
           scratch: {
             patchSize: o.patchSize,
             encoderEmbedDim: o.width,
@@ -107,22 +113,25 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
       },
     });
     const run = join(work, "run");
-    o.log(`training the base from scratch for up to ${o.epochs} epochs ...`);
+    o.log(`training the base ${o.init ? `from ${o.init}` : "from scratch"} for up to ${o.epochs} epochs ...`);
     const summary = await train({ data, out: run, config, progress: o.progress, log: o.log });
     const minutes = (performance.now() - t0) / 60000;
+    const sitting =
+      `phantoms: ${o.count} each of ${PRETRAIN_KINDS.join(", ")}, 128 px, difficulty ` +
+      `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms, seed ${o.seed}), split 70/10/20`;
+    // A continued base records every sitting: the commands, data, steps and minutes add up.
+    const before = o.init ? readBaseManifest(o.init) : null;
     const manifest = exportBase(run, o.out, {
       name: "tiny",
-      command: pretrainCommand(o),
+      command: before ? `${before.command}; then ${pretrainCommand(o)}` : pretrainCommand(o),
       seed: o.seed,
-      data:
-        `phantoms: ${o.count} each of ${PRETRAIN_KINDS.join(", ")}, 128 px, difficulty ` +
-        `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms), split 70/10/20`,
-      steps: summary.steps,
+      data: before ? `${before.data}; then ${sitting}` : sitting,
+      steps: summary.steps + (before?.steps ?? 0),
       metrics: {
         val_dice: summary.bestDice,
         last_loss: summary.lastLoss,
         epochs: summary.epochs,
-        minutes: Math.round(minutes * 10) / 10,
+        minutes: Math.round((minutes + Number(before?.metrics.minutes ?? 0)) * 10) / 10,
       },
       createdAt: new Date().toISOString(),
     });

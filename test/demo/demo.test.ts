@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { DEFAULT_DEMO, runDemo, unetReference } from "../../src/demo/demo.js";
+import { readSafetensors, toFloat32 } from "../../src/io/index.js";
 import { DEFAULT_PRETRAIN, pretrain } from "../../src/train/pretrain.js";
 import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
@@ -69,6 +70,32 @@ test("udeg pretrain writes a base (weights, config, manifest) that --base can ad
   });
   const s = await train({ data, out: join(dir, "..", "run"), config, progress: false, log: () => {} });
   assert.equal(s.steps, 1);
+
+  // A second sitting continues from the first (same architecture, not re-initialised) and records both.
+  const next = join(dir, "..", "base2");
+  const continued = await pretrain({
+    ...DEFAULT_PRETRAIN,
+    out: next,
+    seed: 4,
+    count: 12,
+    epochs: 1,
+    width: 32, // ignored: the init base's architecture wins
+    init: dir,
+    progress: false,
+    log: () => {},
+  });
+  assert.match(continued.command, /--seed 3 .*; then udeg pretrain --seed 4 .*--init /);
+  assert.equal(continued.steps, manifest.steps + 6, "36 phantoms, 70 % train, batch 4: 6 more steps");
+  assert.deepEqual(
+    readFileSync(basePath(next, "samConfig"), "utf8"),
+    readFileSync(basePath(dir, "samConfig"), "utf8"),
+  );
+  const first = readSafetensors(basePath(dir, "model")).tensors.get("mask_decoder.iou_token.weight")!;
+  const second = readSafetensors(basePath(next, "model")).tensors.get("mask_decoder.iou_token.weight")!;
+  const a = toFloat32(first);
+  const b = toFloat32(second);
+  const drift = Math.max(...a.map((v, i) => Math.abs(v - b[i]!)));
+  assert.ok(drift > 0 && drift < 0.05, `continued, not restarted: weights moved by ${drift}`);
 });
 
 test("the report's U-Net row comes from the quality benchmark's results, only for the same epochs", () => {

@@ -12,7 +12,7 @@ import { decodeDicom, dicomToPlanar } from "../../src/io/dicom.js";
 import { readImage } from "../../src/io/images.js";
 import { readSafetensors, toFloat32 } from "../../src/io/index.js";
 import { makeNiftiHeader, readNifti, writeNifti } from "../../src/io/nifti.js";
-import { train } from "../../src/train/trainer.js";
+import { schedulePosition, train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
 import { UdegPredictor } from "../../src/udeg/predictor.js";
 import { RUN_FILES, type RunFile, runPath } from "../../src/udeg/run-folder.js";
@@ -279,4 +279,12 @@ test("bad data gets a clear error naming the file", async () => {
   writeFileSync(join(data, "masks", "slice_020.png"), "not a png");
   const config = resolveConfig({ overrides: smallConfig({ epochs: 1 }) });
   await assert.rejects(train({ data, out: runDir(), config, progress: false, log: quiet }), /slice_020\.png/);
+});
+
+test("a time budget that ends the run first moves the schedules by its spent share", () => {
+  assert.equal(schedulePosition(30, 1000, 5, null), 30, "no budget: the step count");
+  assert.equal(schedulePosition(30, 1000, 5, 0), 30, "0 means no budget");
+  assert.equal(schedulePosition(30, 1000, 5, 10), 500, "half the budget spent: half way");
+  assert.equal(schedulePosition(900, 1000, 5, 10), 900, "never behind the steps");
+  assert.equal(schedulePosition(30, 1000, 12, 10), 1000, "never past the end");
 });
