@@ -36,7 +36,7 @@ export async function convertCommand(
     );
   }
   const ordered = sliceOrder(groups[0]!);
-  const { header, data } = seriesToNifti(ordered);
+  const { header, data } = await seriesToNifti(ordered);
   await writeNifti(o.out, header, data);
   log(
     `wrote ${o.out}: ${header.dim.slice(1, 4).join(" x ")} ${header.datatype}, ${ordered.length} instance(s)`,

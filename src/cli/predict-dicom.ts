@@ -2,8 +2,8 @@
 // web viewer maps it (dicomToPlanar) and predicted, and one DICOM SEG over all of them.
 import { closeSync, openSync, readSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { inflateRawSync } from "node:zlib";
-import { decodeDicom, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
+import { type DicomImage, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
+import { decodeDicomFile } from "../io/dicom-node.js";
 import { probabilitySegmentation, readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
 import type { DicomInstance } from "../io/dicom-series.js";
 import { packageVersion } from "../io/package-files.js";
@@ -48,7 +48,8 @@ export async function predictDicomInstances(
   quiet: boolean,
   label = "predict",
 ): Promise<{ written: string[]; seg: Uint8Array; probSeg: Uint8Array }> {
-  const images = instances.map((i) => decodeDicom(i.bytes, i.name, { inflate: (d) => inflateRawSync(d) }));
+  const images: DicomImage[] = [];
+  for (const i of instances) images.push(await decodeDicomFile(i.bytes, i.name));
   const total = images.reduce((a, img) => a + img.frames, 0);
   const progress = new Progress({ total, label, silent: quiet || total < 2 });
   const written: string[] = [];

@@ -2,8 +2,8 @@
 // NIfTI volume (`udeg convert`): modality values, the voxel grid from ImagePositionPatient /
 // ImageOrientationPatient / PixelSpacing, and DICOM's LPS patient axes turned to NIfTI's RAS
 // (x and y negated), as dcm2niix writes it (its output is the test's oracle).
-import { inflateRawSync } from "node:zlib";
-import { decodeDicom } from "./dicom.js";
+import type { DicomImage } from "./dicom.js";
+import { decodeDicomFile } from "./dicom-node.js";
 import { framePositions, readDicomDataset } from "./dicom-seg.js";
 import { makeNiftiHeader, type NiftiHeader, type VoxelArray } from "./nifti.js";
 
@@ -85,11 +85,12 @@ const cross = (a: readonly number[], b: readonly number[]) => [
  * with per-frame positions) as a NIfTI volume: voxel (i, j, k) = column i, row j of slice k.
  * int16 when every modality value fits, float32 otherwise.
  */
-export function seriesToNifti(instances: readonly DicomInstance[]): {
+export async function seriesToNifti(instances: readonly DicomInstance[]): Promise<{
   header: NiftiHeader;
   data: VoxelArray;
-} {
-  const images = instances.map((i) => decodeDicom(i.bytes, i.name, { inflate: (d) => inflateRawSync(d) }));
+}> {
+  const images: DicomImage[] = [];
+  for (const i of instances) images.push(await decodeDicomFile(i.bytes, i.name));
   const sets = instances.map((i) => readDicomDataset(i.bytes));
   const { rows, columns } = images[0]!;
   for (const [k, img] of images.entries()) {

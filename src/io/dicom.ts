@@ -20,6 +20,7 @@
 
 import dicomParser from "dicom-parser";
 import { concatBytes } from "./bytes.js";
+import { CODEC_OF, DECODES_TO_RGB, type FrameDecoder } from "./dicom-codecs.js";
 import { FileError } from "./file-error.js";
 import type { PlanarImage } from "./planar-image.js";
 
@@ -91,6 +92,11 @@ export interface DecodeDicomOptions {
    * (Node's zlib; unavailable in the browser, where decodeDicomAsync inflates beforehand).
    */
   inflate?: (deflated: Uint8Array) => Uint8Array;
+  /**
+   * Decodes compressed frames (the JPEG family; dicom-codecs.ts). Without it those files are
+   * refused; in Node, decodeDicomFile (dicom-node.ts) passes the bundled codecs.
+   */
+  codecs?: FrameDecoder;
 }
 
 /** True when the bytes look like DICOM: a Part 10 preamble ("DICM" at 128) or a bare data set. */
@@ -124,7 +130,7 @@ export function decodeDicom(
     ? (arr: Uint8Array, position: number) =>
         concatBytes([arr.subarray(0, position), options.inflate!(arr.subarray(position))])
     : undefined;
-  return fromDataSet(parse(bytes, name, inflater), name);
+  return fromDataSet(parse(bytes, name, inflater), name, options.codecs);
 }
 
 /**
@@ -135,6 +141,7 @@ export async function decodeDicomAsync(
   bytes: Uint8Array,
   name: string,
   inflate: (deflated: Uint8Array) => Promise<Uint8Array>,
+  codecs?: FrameDecoder,
 ): Promise<DicomImage> {
   let position = -1;
   try {
@@ -143,6 +150,7 @@ export async function decodeDicomAsync(
         throw new NeedsInflate(at);
       }),
       name,
+      codecs,
     );
   } catch (err) {
     if (!(err instanceof NeedsInflate)) throw err;
@@ -166,6 +174,7 @@ export async function decodeDicomAsync(
   return fromDataSet(
     parse(bytes, name, () => full),
     name,
+    codecs,
   );
 }
 
@@ -207,15 +216,19 @@ function parse(
   }
 }
 
-function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
+function fromDataSet(ds: dicomParser.DataSet, name: string, codecs?: FrameDecoder): DicomImage {
   const ts = (ds.string("x00020010") ?? TRANSFER_SYNTAXES.implicitLittle).replace(/\0/g, "").trim();
   const rle = ts === RLE_LOSSLESS;
-  if (!UNCOMPRESSED.has(ts) && !rle) {
+  const codec = codecs ? CODEC_OF[ts] : undefined;
+  if (!UNCOMPRESSED.has(ts) && !rle && !codec) {
     const label = COMPRESSED_NAMES[ts] ?? "a compressed or unknown encoding";
+    const why = CODEC_OF[ts]
+      ? "this reader was given no codecs (decodeDicom's `codecs` option)"
+      : "udeg decodes uncompressed, RLE, JPEG, JPEG-LS and JPEG 2000 (not 12-bit JPEG, HTJ2K, JPEG XL, video)";
     throw new DicomError(
       name,
       "unsupported",
-      `compressed DICOM (${label}, transfer syntax ${ts}) is not supported; uncompressed transfer syntaxes only`,
+      `compressed DICOM (${label}, transfer syntax ${ts}) is not supported: ${why}`,
       DECOMPRESS,
     );
   }
@@ -234,7 +247,7 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
       "no pixel data (7FE0,0010): not an image (a structured report, a presentation state, ...?)",
     );
   }
-  if (pixel.encapsulatedPixelData && !rle) {
+  if (pixel.encapsulatedPixelData && !rle && !codec) {
     throw new DicomError(
       name,
       "unsupported",
@@ -257,7 +270,10 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
   const signed = (ds.uint16("x00280103") ?? 0) === 1;
   const planar = (ds.uint16("x00280006") ?? 0) === 1;
   const frames = Math.max(1, ds.intString("x00280008") ?? 1);
-  const photometric = (ds.string("x00280004") ?? (samplesPerPixel === 3 ? "RGB" : "MONOCHROME2")).trim();
+  const stored = (ds.string("x00280004") ?? (samplesPerPixel === 3 ? "RGB" : "MONOCHROME2")).trim();
+  // YCbCr that the codec turns into RGB while decoding (JPEG's YCbCr, JPEG 2000's ICT/RCT).
+  const photometric =
+    codec && DECODES_TO_RGB.has(codec) && /^YBR_(FULL|FULL_422|ICT|RCT)$/.test(stored) ? "RGB" : stored;
   if (rows === 0 || columns === 0)
     throw new DicomError(name, "corrupt", `bad image size ${columns}x${rows}`, DAMAGED);
   if (![8, 16, 32].includes(bitsAllocated))
@@ -301,7 +317,7 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
       );
     const raw = new Uint8Array(needBytes);
     for (let f = 0; f < frames; f++) {
-      const bytes = dicomParser.readEncapsulatedPixelDataFromFragments(ds, pixel, f, 1);
+      const bytes = frameBytes(ds, pixel, f, frames, name);
       raw.set(
         decodeRleFrame(bytes, rows * columns, samplesPerPixel, bytesPer, `${name} frame ${f + 1}`),
         f * perFrame * bytesPer,
@@ -310,6 +326,30 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
     view = new DataView(raw.buffer);
     little = true;
     planarLayout = true;
+  } else if (codec && codecs) {
+    // The codecs give little-endian, sample-interleaved frames.
+    const layout = { rows, columns, samplesPerPixel, bitsAllocated, bitsStored, photometric: stored };
+    const raw = new Uint8Array(needBytes);
+    for (let f = 0; f < frames; f++) {
+      let decoded: Uint8Array;
+      try {
+        decoded = codecs(ts, frameBytes(ds, pixel, f, frames, name), layout);
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        const depth = /is not decoded/.test(msg);
+        throw new DicomError(
+          name,
+          depth ? "unsupported" : "corrupt",
+          `frame ${f + 1} of ${frames} (${COMPRESSED_NAMES[ts]}): ${msg}`,
+          depth ? DECOMPRESS : DAMAGED,
+          { cause: err },
+        );
+      }
+      raw.set(decoded, f * perFrame * bytesPer);
+    }
+    view = new DataView(raw.buffer);
+    little = true;
+    planarLayout = false;
   } else {
     const available = Math.min(pixel.length, ds.byteArray.length - pixel.dataOffset);
     if (available < needBytes) {
@@ -378,6 +418,28 @@ function fromDataSet(ds: dicomParser.DataSet, name: string): DicomImage {
 }
 
 const RLE_LOSSLESS = "1.2.840.10008.1.2.5";
+
+/**
+ * Frame `f`'s bytes of encapsulated pixel data: by the basic offset table when there is one,
+ * else every fragment for a single frame, one fragment per frame when they match, else split at
+ * each fragment that starts a JPEG stream (dicom-parser's reconstructed offset table).
+ */
+function frameBytes(
+  ds: dicomParser.DataSet,
+  pixel: dicomParser.Element,
+  f: number,
+  frames: number,
+  name: string,
+): Uint8Array {
+  const fragments = pixel.fragments ?? [];
+  if (fragments.length === 0)
+    throw new DicomError(name, "corrupt", "encapsulated pixel data without fragments", DAMAGED);
+  if ((pixel.basicOffsetTable ?? []).length > 0) return dicomParser.readEncapsulatedImageFrame(ds, pixel, f);
+  if (frames === 1) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, pixel, 0, fragments.length);
+  if (fragments.length === frames) return dicomParser.readEncapsulatedPixelDataFromFragments(ds, pixel, f, 1);
+  const table = dicomParser.createJPEGBasicOffsetTable(ds, pixel);
+  return dicomParser.readEncapsulatedImageFrame(ds, pixel, f, table);
+}
 
 /**
  * One RLE Lossless frame (PS3.5 Annex G) to little-endian bytes, sample planes one after the

@@ -138,6 +138,7 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   // each frame predicted as the model sees dicomToPlanar's mapping of it.
   const dcmIn = mkdtempSync(join(tmpdir(), "udeg-dcm-"));
   const corpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
+  const twins = ["MR_small.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"];
   for (const f of ["CT_small.dcm", "rtdose.dcm"]) copyFileSync(join(corpus, f), join(dcmIn, f));
   const dcmOut = join(dcmIn, "out");
   await predictCommand({ model: out, input: dcmIn, out: dcmOut, quiet: true }, quiet);
@@ -146,6 +147,14 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
       existsSync(join(dcmOut, `rtdose_f${String(f).padStart(4, "0")}_mask.png`)),
       `rtdose frame ${f}`,
     );
+  // Compressed input (JPEG 2000 and JPEG-LS, lossless): the same mask as its uncompressed twin.
+  const twinMask = async (f: string) => {
+    const twinOut = join(dcmIn, "twins", f);
+    await predictCommand({ model: out, input: join(corpus, f), out: twinOut, quiet: true }, quiet);
+    return readFileSync(join(twinOut, f.replace(".dcm", "_mask.png")));
+  };
+  const plain = await twinMask(twins[0]!);
+  for (const f of twins.slice(1)) assert.deepEqual(await twinMask(f), plain, f);
   const ct = decodeDicom(readFileSync(join(dcmIn, "CT_small.dcm")), "CT_small.dcm");
   const ctWant = await (await UdegPredictor.load(out)).predict(dicomToPlanar(ct));
   const ctMask = await readImage(join(dcmOut, "CT_small_mask.png"));
