@@ -15,7 +15,12 @@ export default defineConfig({
     // onnxruntime-web's exports: this condition picks the build that fetches its wasm at run time.
     conditions: ["onnxruntime-web-use-extern-wasm", ...defaultClientConditions],
     // dicom-parser require()s zlib for deflated files; the page inflates those itself.
-    alias: { zlib: here("src/shims/zlib.ts") },
+    // The codecs' Emscripten glue names fs and path in its Node-only branch.
+    alias: {
+      zlib: here("src/shims/zlib.ts"),
+      fs: here("src/shims/node-builtin.ts"),
+      path: here("src/shims/node-builtin.ts"),
+    },
   },
   build: {
     outDir: here("../dist/web"),

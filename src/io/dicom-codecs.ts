@@ -72,9 +72,7 @@ export function frameDecoder(modules: CodecModules): FrameDecoder {
     const codec = CODEC_OF[ts];
     if (!codec) throw new Error(`no codec for transfer syntax ${ts}`);
     if (codec === "libjpeg-turbo" && layout.bitsStored > 8)
-      throw new Error(
-        `${layout.bitsStored}-bit JPEG Extended is not decoded (the libjpeg-turbo build is 8-bit)`,
-      );
+      throw new Error(`${layout.bitsStored}-bit JPEG is not decoded (the libjpeg-turbo build is 8-bit)`);
     const bytesPer = layout.bitsAllocated / 8;
     const want = layout.rows * layout.columns * layout.samplesPerPixel * bytesPer;
     let out: Uint8Array;

@@ -5,6 +5,7 @@
 
 import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
 import { decodeDicomAsync, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../../src/io/dicom.js";
+import type { FrameDecoder } from "../../src/io/dicom-codecs.js";
 import { getSlice, isGzip, parseNiftiUncompressed, sliceCount } from "../../src/io/nifti-format.js";
 import type { PlanarImage } from "../../src/io/planar-image.js";
 import { decodePng16, gunzip, inflateRaw, pngHeader } from "./png.js";
@@ -43,6 +44,8 @@ type Sniffed =
 export function sniff(bytes: Uint8Array, name: string): Sniffed {
   const b = bytes;
   const at = (i: number, ...v: number[]) => v.every((x, k) => b[i + k] === x);
+  // "DICM" at 128 first: a Part 10 preamble may be anything, e.g. a TIFF header (pydicom's MR_small.dcm).
+  if (at(128, 0x44, 0x49, 0x43, 0x4d)) return "dicom";
   if (at(0, 0x89, 0x50, 0x4e, 0x47)) return "png";
   if (at(0, 0xff, 0xd8, 0xff)) return "jpeg";
   if (at(0, 0x47, 0x49, 0x46, 0x38)) return "gif";
@@ -64,8 +67,15 @@ function hex(bytes: Uint8Array): string {
   return Array.from(bytes.subarray(0, 8), (x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-/** Opens a file's bytes; throws FileError (or a decoder's error) with a message for the page. */
-export async function openBytes(bytes: Uint8Array, name: string): Promise<OpenedFile> {
+/**
+ * Opens a file's bytes; throws FileError (or a decoder's error) with a message for the page.
+ * `codecs` loads the compressed-DICOM codecs (the page: codecs.ts; Node tests: dicom-node.ts).
+ */
+export async function openBytes(
+  bytes: Uint8Array,
+  name: string,
+  codecs?: () => Promise<FrameDecoder>,
+): Promise<OpenedFile> {
   if (bytes.length === 0) throw new FileError(`${name}: the file is empty.`);
   let kind = sniff(bytes, name);
   if (kind === "gzip") {
@@ -85,7 +95,7 @@ export async function openBytes(bytes: Uint8Array, name: string): Promise<Opened
     case "nifti2":
       return openNifti(bytes, name);
     case "dicom":
-      return openDicom(bytes, name);
+      return openDicom(bytes, name, codecs);
     case "tiff":
       throw new FileError(
         `${name}: TIFF is not decoded in the browser. Convert it to PNG (16-bit PNG keeps the depth).`,
@@ -124,8 +134,12 @@ function openNifti(bytes: Uint8Array, name: string): OpenedFile {
   };
 }
 
-async function openDicom(bytes: Uint8Array, name: string): Promise<OpenedFile> {
-  const img = await decodeDicomAsync(bytes, name, inflateRaw);
+async function openDicom(
+  bytes: Uint8Array,
+  name: string,
+  codecs?: () => Promise<FrameDecoder>,
+): Promise<OpenedFile> {
+  const img = await decodeDicomAsync(bytes, name, inflateRaw, codecs ? await codecs() : undefined);
   const mapping = dicomDisplayMapping(img);
   const how =
     mapping.kind === "stored"

@@ -3,6 +3,7 @@
 // Thin wiring: the DOM's events go to the controller (controller.ts), whose state the view
 // (view.ts) draws. For tests (and the curious), window.udegViewer exposes the state and the mask.
 import type { ViewerMeta } from "../../src/serve/meta.js";
+import { pageFrameDecoder } from "./codecs.js";
 import { ViewerController } from "./controller.js";
 import { openBytes } from "./decode.js";
 import { ViewerModel } from "./model.js";
@@ -26,7 +27,9 @@ async function loadModel(): Promise<void> {
 function pickFile(files: FileList | null | undefined): void {
   const f = files?.[0];
   if (f)
-    void controller.openFile(f.name, async () => openBytes(new Uint8Array(await f.arrayBuffer()), f.name));
+    void controller.openFile(f.name, async () =>
+      openBytes(new Uint8Array(await f.arrayBuffer()), f.name, pageFrameDecoder),
+    );
 }
 
 function click(ev: MouseEvent, positive: boolean): void {
