@@ -308,9 +308,10 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
       if (index++ < skip) continue;
       if (trainer.state.step >= total) break;
       const step = trainer.state.step;
+      const lr = lrAt(position(step));
       let result: Awaited<ReturnType<typeof trainer.step>>;
       try {
-        result = await trainer.step(feedsOf(batch, step), lrAt(position(step)));
+        result = await trainer.step(feedsOf(batch, step), lr);
       } catch (err) {
         if (err instanceof NonFiniteLossError) {
           const terms = graph.terms.map((name) => `${name}=${err.extras[name]?.data[0]}`).join(", ");
@@ -331,7 +332,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
         step: step + 1,
         epoch,
         loss: result.loss,
-        lr: lrAt(step),
+        lr,
         grad_norm: result.gradNorm,
         ...terms,
         host_bytes: trainer.lastTransfer.up + trainer.lastTransfer.down,
