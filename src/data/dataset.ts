@@ -182,7 +182,8 @@ class ImageDataset implements Dataset {
       return { data: planes, channels: 3, height: rgb.height, width: rgb.width, quantized: true };
     let lo = 0;
     let hi = 65535;
-    if ((this.opts.intensity16 ?? "min-max") === "min-max") {
+    // DICOM comes already windowed as `udeg predict` windows it (io/images.ts): full range, always.
+    if ((this.opts.intensity16 ?? "min-max") === "min-max" && img.format !== "dicom") {
       lo = Number.POSITIVE_INFINITY;
       hi = Number.NEGATIVE_INFINITY;
       for (const v of planes) {

@@ -18,7 +18,7 @@ export interface Split {
   test: string[];
 }
 
-const EXTENSIONS = [".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"];
+const EXTENSIONS = [".nii.gz", ".nii", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"];
 
 /** A name without a known image/volume extension ("a.png" -> "a", "case.nii.gz" -> "case"). */
 export function stripExtension(name: string): string {

@@ -14,7 +14,7 @@ export class ImageError extends FileError<ImageErrorCode> {
   override name = "ImageError";
 }
 
-export type ImageFormat = "png" | "jpeg" | "tiff" | "bmp";
+export type ImageFormat = "png" | "jpeg" | "tiff" | "bmp" | "dicom";
 
 /** A decoded image: interleaved [height, width, channels], top row first. */
 export interface RasterImage {
@@ -50,10 +50,10 @@ export interface ImageInfo {
   bitDepth: number;
 }
 
-export const FORMATS_HINT = "Supported: PNG, JPEG, TIFF, BMP.";
+export const FORMATS_HINT = "Supported: PNG, JPEG, TIFF, BMP, single-frame DICOM.";
 
 /** File extensions the dataset readers look for (lower case, with the dot). */
-export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"];
+export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm"];
 
 /** Throws unless the raster is consistent: size, channels 1-4, sample count, bit depth vs array type. */
 export function checkImage(img: RasterImage, name: string): void {

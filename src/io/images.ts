@@ -13,6 +13,11 @@
 // - Palette PNGs become RGB (PIL keeps mode "P"); pass { palette: "indices" } to get the palette
 //   index per pixel instead, which is what label masks stored as palette PNGs mean.
 // - Multi-page TIFFs: the first page. Float or signed TIFF samples are refused (convert first).
+// - Single-frame DICOM (any transfer syntax dicom.ts reads): the 0..255 planes `udeg predict` makes
+//   of it (dicomToPlanar: stored 8-bit values, else the VOI window or percentiles; then 8-bit, or
+//   16-bit = value x 257 to keep the window's fractions), so a model trained on DICOM sees what it
+//   will be given. Multi-frame files are refused:
+//   they are volumes (`udeg convert` makes a NIfTI of them for the volume datasets).
 //
 // The PNG writer is ours (node:zlib deflate), not sharp's: sharp turns one-channel 8-bit input
 // into an RGB PNG, and its 16-bit raw input path does not keep values.
@@ -23,6 +28,8 @@
 import { readFile, writeFile } from "node:fs/promises";
 import sharp from "sharp";
 import { decodeBmp, encodeBmp, parseBmpHeader } from "./bmp.js";
+import { type DicomImage, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "./dicom.js";
+import { decodeDicomFile } from "./dicom-node.js";
 import {
   checkImage,
   type DecodedImage,
@@ -38,12 +45,28 @@ import { encodePng } from "./png-encode.js";
 /** The format from the first bytes (never from the name: files get renamed). */
 export function sniffFormat(bytes: Uint8Array): ImageFormat | undefined {
   const b = bytes;
+  // DICOM first: a Part 10 preamble may be anything, a TIFF header included.
+  if (b.length >= 132 && String.fromCharCode(...b.subarray(128, 132)) === "DICM") return "dicom";
   if (b.length >= 8 && b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47) return "png";
   if (b.length >= 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return "jpeg";
   if (b.length >= 4 && b[0] === 0x49 && b[1] === 0x49 && b[2] === 0x2a && b[3] === 0) return "tiff";
   if (b.length >= 4 && b[0] === 0x4d && b[1] === 0x4d && b[2] === 0 && b[3] === 0x2a) return "tiff";
   if (b.length >= 2 && b[0] === 0x42 && b[1] === 0x4d) return "bmp";
+  if (sniffDicom(b)) return "dicom"; // a bare data set
   return undefined;
+}
+
+/** A single-frame DICOM file as the 8-bit image `udeg predict` makes of it. */
+async function decodeDicomImage(bytes: Uint8Array, name: string): Promise<DicomImage> {
+  const img = await decodeDicomFile(bytes, name);
+  if (img.frames !== 1)
+    throw new ImageError(
+      name,
+      "unsupported",
+      `a DICOM file of ${img.frames} frames is a volume, not a 2-D image`,
+      "Make it a NIfTI volume with `udeg convert --input FILE --out NAME.nii.gz` and use a NIfTI dataset.",
+    );
+  return img;
 }
 
 async function readBytes(path: string): Promise<Uint8Array> {
@@ -82,6 +105,17 @@ export async function decodeImage(
   const format = sniffFormat(bytes);
   if (format === undefined) throw unknownFormat(name, bytes);
   if (format === "bmp") return decodeBmp(bytes, name, options);
+  if (format === "dicom") {
+    // Interleaved; windowed values keep their fractions as 16-bit (v * 257: 1/257 of a grey level).
+    const p = dicomToPlanar(await decodeDicomImage(bytes, name), 0);
+    const { width, height, channels } = p;
+    const n = width * height;
+    const data = p.quantized ? new Uint8Array(n * channels) : new Uint16Array(n * channels);
+    const scale = p.quantized ? 1 : 257;
+    for (let k = 0; k < channels; k++)
+      for (let i = 0; i < n; i++) data[i * channels + k] = Math.round(p.data[k * n + i]! * scale);
+    return { width, height, channels, data, bitDepth: p.quantized ? 8 : 16, format, palette: false };
+  }
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let meta: sharp.Metadata;
   try {
@@ -144,6 +178,11 @@ export async function readImageInfo(path: string): Promise<ImageInfo> {
   if (format === "bmp") {
     const h = parseBmpHeader(bytes, path);
     return { format, width: h.width, height: h.height, channels: h.bpp === 32 ? 4 : 3, bitDepth: 8 };
+  }
+  if (format === "dicom") {
+    const img = await decodeDicomImage(bytes, path);
+    const bitDepth = dicomDisplayMapping(img).kind === "stored" ? 8 : 16;
+    return { format, width: img.columns, height: img.rows, channels: img.samplesPerPixel, bitDepth };
   }
   try {
     const m = await sharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).metadata();

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import {
@@ -9,7 +9,10 @@ import {
   openDataset,
   validateDataset,
 } from "../../src/data/index.js";
+import { dicomToPlanar } from "../../src/io/dicom.js";
+import { decodeDicomFile } from "../../src/io/dicom-node.js";
 import { makeNiftiHeader, writeNifti } from "../../src/io/nifti.js";
+import { writeDicom } from "../serve/dicom-writer.js";
 import { discImage, maskImage, tempDir, writeImage } from "./helpers.js";
 
 const root = tempDir("datasets");
@@ -93,6 +96,54 @@ describe("generic layout", () => {
     const n = g.image.width * g.image.height;
     assert.deepEqual(g.image.data.subarray(0, n), g.image.data.subarray(2 * n, 3 * n));
     assert.deepEqual(await validateDataset(ds), []);
+  });
+
+  test("DICOM images (16-bit windowed, 8-bit, JPEG 2000) load as udeg predict sees them; multi-frame refused", async () => {
+    const d = dir("dicom");
+    mkdirSync(join(d, "images"));
+    mkdirSync(join(d, "masks"));
+    const size = 16;
+    const mask = new Uint8Array(size * size).map((_, i) => (i % size > 7 ? 255 : 0));
+    const ramp = Array.from({ length: size * size }, (_, i) => 1000 + 7 * i);
+    const files: Record<string, Uint8Array> = {
+      ct: writeDicom({ rows: size, columns: size, pixels: ramp, window: { center: 1800, width: 1000 } }),
+      plain8: writeDicom({ rows: size, columns: size, pixels: ramp.map((v) => v % 256), bitsAllocated: 8 }),
+    };
+    for (const [name, bytes] of Object.entries(files)) writeFileSync(join(d, "images", `${name}.dcm`), bytes);
+    const corpus = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
+    writeFileSync(join(d, "images", "mr.dcm"), readFileSync(join(corpus, "MR_small_jp2klossless.dcm")));
+    const grey = (data: Uint8Array, side: number) => ({
+      data,
+      width: side,
+      height: side,
+      channels: 1,
+      bitDepth: 8,
+    });
+    for (const name of ["ct", "plain8"]) await writeImage(join(d, "masks", `${name}.png`), grey(mask, size));
+    await writeImage(join(d, "masks", "mr.png"), grey(new Uint8Array(64 * 64).fill(255), 64));
+    const ds = await openDataset(d, { seed: 1 });
+    assert.equal(ds.samples.length, 3);
+    assert.deepEqual(await validateDataset(ds), []);
+    for (const name of ["ct", "plain8", "mr"]) {
+      const path = join(d, "images", `${name}.dcm`);
+      const want = dicomToPlanar(await decodeDicomFile(readFileSync(path), path));
+      const got = (await ds.load(name)).image;
+      const n = want.width * want.height;
+      assert.equal(got.width, want.width);
+      for (const plane of [0, 2])
+        for (let i = 0; i < n; i++)
+          assert.ok(
+            Math.abs(got.data[plane * n + i]! - want.data[i]!) <= 0.5 / 257,
+            `${name}: pixel ${i}: dataset ${got.data[plane * n + i]}, predict ${want.data[i]}`,
+          );
+    }
+    writeFileSync(
+      join(d, "images", "cine.dcm"),
+      writeDicom({ rows: size, columns: size, frames: 2, pixels: [...ramp, ...ramp] }),
+    );
+    await writeImage(join(d, "masks", "cine.png"), grey(mask, size));
+    const withCine = await openDataset(d, { seed: 1 });
+    await assert.rejects(withCine.load("cine"), /cine\.dcm.*2 frames is a volume.*udeg convert/s);
   });
 
   test("split.json with and without extensions; 0/1 and label masks detected", async () => {
