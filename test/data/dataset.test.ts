@@ -117,7 +117,7 @@ describe("generic layout", () => {
       width: side,
       height: side,
       channels: 1,
-      bitDepth: 8,
+      bitDepth: 8 as const,
     });
     for (const name of ["ct", "plain8"]) await writeImage(join(d, "masks", `${name}.png`), grey(mask, size));
     await writeImage(join(d, "masks", "mr.png"), grey(new Uint8Array(64 * 64).fill(255), 64));
