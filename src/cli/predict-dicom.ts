@@ -2,8 +2,11 @@
 // web viewer maps it (dicomToPlanar) and predicted, and one DICOM SEG over all of them.
 import { closeSync, openSync, readSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic.js";
 import { type DicomImage, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
 import { decodeDicomFile } from "../io/dicom-node.js";
+import { uncertaintyParametricMap } from "../io/dicom-pmap.js";
 import { probabilitySegmentation, readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
 import type { DicomInstance } from "../io/dicom-series.js";
 import { packageVersion } from "../io/package-files.js";
@@ -39,7 +42,8 @@ export function isDicomFile(path: string): boolean {
  * Every frame of `instances` (in the given order) predicted; with `out`, the per-frame outputs
  * written there as for an image (NAME, or NAME_fNNNN for frame NNNN of a multi-frame file).
  * Returns the files written, one BINARY SEG (Part 10 bytes) of the masks over all frames, in the
- * source's study, and one FRACTIONAL SEG of the class probabilities.
+ * source's study, one FRACTIONAL SEG of the class probabilities, and the uncertainty as a
+ * Parametric Map (null when the source has no patient geometry, which that IOD needs).
  */
 export async function predictDicomInstances(
   predictor: UdegPredictor,
@@ -47,7 +51,7 @@ export async function predictDicomInstances(
   out: string | null,
   quiet: boolean,
   label = "predict",
-): Promise<{ written: string[]; seg: Uint8Array; probSeg: Uint8Array }> {
+): Promise<DicomPrediction> {
   const images: DicomImage[] = [];
   for (const i of instances) images.push(await decodeDicomFile(i.bytes, i.name));
   const total = images.reduce((a, img) => a + img.frames, 0);
@@ -55,12 +59,14 @@ export async function predictDicomInstances(
   const written: string[] = [];
   const labels: Uint8Array[] = [];
   const probabilities: Float32Array[][] = [];
+  const uncertainties: Float32Array[] = [];
   for (const [k, img] of images.entries()) {
     const mapping = dicomDisplayMapping(img);
     for (let f = 0; f < img.frames; f++) {
       const planar = dicomToPlanar(img, f, mapping);
       const p = await predictor.predict(planar);
       labels.push(p.labels);
+      uncertainties.push(p.uncertainty);
       const plane = p.height * p.width;
       probabilities.push(
         Array.from({ length: p.classes }, (_, k) => p.prob.slice((k + 1) * plane, (k + 2) * plane)),
@@ -85,7 +91,42 @@ export async function predictDicomInstances(
   };
   const seg = segmentationFromLabels(sources, labels, options);
   const probSeg = probabilitySegmentation(sources, probabilities, options);
-  return { written, seg, probSeg };
+  let uncertaintyMap: Uint8Array | null = null;
+  let note: string | null = null;
+  try {
+    uncertaintyMap = uncertaintyParametricMap(sources, uncertainties, options);
+  } catch (err) {
+    note = `no uncertainty Parametric Map for ${instances[0]!.name}: ${(err as Error).message}`;
+  }
+  return { written, seg, probSeg, uncertaintyMap, note };
+}
+
+export interface DicomPrediction {
+  written: string[];
+  seg: Uint8Array;
+  probSeg: Uint8Array;
+  uncertaintyMap: Uint8Array | null;
+  /** Why an object was not made, for the log. */
+  note: string | null;
+}
+
+/**
+ * The DICOM objects of a prediction written as NAME.seg.dcm (masks), NAME.prob.seg.dcm
+ * (probabilities) and NAME.uncertainty.dcm (Parametric Map), atomically; returns their paths.
+ */
+export function writeDicomObjects(out: string, name: string, r: DicomPrediction): string[] {
+  const files: [string, Uint8Array | null][] = [
+    [`${name}.seg.dcm`, r.seg],
+    [`${name}.prob.seg.dcm`, r.probSeg],
+    [`${name}.uncertainty.dcm`, r.uncertaintyMap],
+  ];
+  const written: string[] = [];
+  for (const [file, bytes] of files) {
+    if (!bytes) continue;
+    writeFileAtomic(join(out, file), bytes);
+    written.push(join(out, file));
+  }
+  return written;
 }
 
 /** DICOM files grouped by SeriesInstanceUID (files in name order within a group). */

@@ -3,13 +3,11 @@
 // stores one DICOM SEG per series back into the same study (unless --no-store); with --out, the
 // per-frame outputs and the SEG files are written there too.
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import type { ExecutionProvider } from "../engine/index.js";
-import { writeFileAtomic } from "../io/atomic.js";
 import { sliceOrder } from "../io/dicom-series.js";
 import { type DicomwebOptions, qidoSeries, stowInstances, wadoSeries } from "../io/dicomweb.js";
 import { UdegPredictor } from "../udeg/predictor.js";
-import { predictDicomInstances } from "./predict-dicom.js";
+import { predictDicomInstances, writeDicomObjects } from "./predict-dicom.js";
 
 export interface DicomwebPredictOptions {
   model: string;
@@ -24,8 +22,20 @@ export interface DicomwebPredictOptions {
   device?: ExecutionProvider;
 }
 
-/** Series that hold no images to segment. */
-const NOT_IMAGES = new Set(["SEG", "SR", "RTSTRUCT", "RTPLAN", "RTRECORD", "PR", "KO", "REG", "DOC", "ECG"]);
+/** Series that hold no images to segment (RWV: value maps, such as udeg's uncertainty map). */
+const NOT_IMAGES = new Set([
+  "SEG",
+  "RWV",
+  "SR",
+  "RTSTRUCT",
+  "RTPLAN",
+  "RTRECORD",
+  "PR",
+  "KO",
+  "REG",
+  "DOC",
+  "ECG",
+]);
 
 export async function predictDicomweb(
   o: DicomwebPredictOptions,
@@ -68,17 +78,15 @@ export async function predictDicomweb(
       s.modality || "series",
     );
     written.push(...r.written);
-    if (o.out) {
-      const segPath = join(o.out, `${s.seriesInstanceUID}.seg.dcm`);
-      const probPath = join(o.out, `${s.seriesInstanceUID}.prob.seg.dcm`);
-      writeFileAtomic(segPath, r.seg);
-      writeFileAtomic(probPath, r.probSeg);
-      written.push(segPath, probPath);
-    }
+    if (o.out) written.push(...writeDicomObjects(o.out, s.seriesInstanceUID, r));
+    if (r.note) log(r.note);
     if (o.store !== false) {
-      await stowInstances(web, o.study, [r.seg]);
+      // The SEG, and the uncertainty as a Parametric Map where the series has a geometry.
+      await stowInstances(web, o.study, r.uncertaintyMap ? [r.seg, r.uncertaintyMap] : [r.seg]);
       stored++;
-      log(`stored the SEG of series ${s.seriesInstanceUID} in study ${o.study}`);
+      log(
+        `stored the SEG${r.uncertaintyMap ? " and the uncertainty map" : ""} of series ${s.seriesInstanceUID} in study ${o.study}`,
+      );
     }
   }
   return { series: chosen.map((s) => s.seriesInstanceUID), written, stored };

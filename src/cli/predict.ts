@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
 import { toPlanar } from "../data/preprocess.js";
 import type { ExecutionProvider } from "../engine/index.js";
-import { writeFileAtomic } from "../io/atomic.js";
 import { sliceOrder } from "../io/dicom-series.js";
 import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
 import { headerFor, type NiftiVolume, readNifti, writeNifti } from "../io/nifti.js";
@@ -13,7 +12,7 @@ import { writePrediction } from "../udeg/outputs.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 import { predictNiftiVolume } from "../udeg/volume-prediction.js";
 import { DICOM, greyOf, NIFTI, stem } from "./predict-common.js";
-import { dicomSeries, isDicomFile, predictDicomInstances } from "./predict-dicom.js";
+import { dicomSeries, isDicomFile, predictDicomInstances, writeDicomObjects } from "./predict-dicom.js";
 
 export interface PredictOptions {
   model: string;
@@ -95,11 +94,8 @@ export async function predictCommand(
     const ordered = sliceOrder(series);
     const r = await predictDicomInstances(predictor, ordered, o.out, !!o.quiet, basename(ordered[0]!.path));
     const name = ordered.length === 1 ? ordered[0]!.name : ordered[0]!.series;
-    const segPath = join(o.out, `${name}.seg.dcm`);
-    const probPath = join(o.out, `${name}.prob.seg.dcm`);
-    writeFileAtomic(segPath, r.seg);
-    writeFileAtomic(probPath, r.probSeg);
-    written.push(...r.written, segPath, probPath);
+    written.push(...r.written, ...writeDicomObjects(o.out, name, r));
+    if (r.note && !o.quiet) console.error(r.note);
   }
   for (const file of inputs) {
     if (dicom.has(file)) continue;

@@ -95,6 +95,11 @@ test("udeg predict --dicomweb: the SEG is stored in the study, references the 3 
   const after = await qidoSeries({ url: pacs.dicomweb }, study);
   const seg = after.find((s) => s.modality === "SEG");
   assert.ok(seg, `a SEG series in the study: ${JSON.stringify(after)}`);
+  assert.ok(
+    after.some((s) => s.modality === "RWV"),
+    `the uncertainty map (Parametric Map, RWV) is in the study too: ${JSON.stringify(after)}`,
+  );
+  assert.ok(existsSync(join(out, `${series}.uncertainty.dcm`)));
   const [segBytes] = await wadoSeries({ url: pacs.dicomweb }, study, seg.seriesInstanceUID);
   const segPath = join(dir, "from-pacs.seg.dcm");
   writeFileSync(segPath, segBytes!);
@@ -112,7 +117,7 @@ print(json.dumps({"frames": int(seg.NumberOfFrames), "study": seg.StudyInstanceU
   assert.equal(info.refs, 3);
   assert.ok(info.z[0] < info.z[1] && info.z[1] < info.z[2], `frames in slice order: ${info.z}`);
 
-  // The SEG series is not taken for images on a second run; --no-store stores nothing.
+  // The SEG and RWV series are not taken for images on a second run; --no-store stores nothing.
   const again = await predictDicomweb(
     { model: run, dicomweb: pacs.dicomweb, study, store: false, quiet: true },
     () => {},

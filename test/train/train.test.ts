@@ -197,6 +197,20 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
     0,
   );
   assert.equal(probRead.stdout.trim(), `FRACTIONAL ${want255}`);
+  // ... and NAME.uncertainty.dcm the uncertainty map as a Parametric Map (value / 65535).
+  const uRead = spawnSync(
+    "/usr/bin/python3",
+    [
+      "-c",
+      "import sys, pydicom; d = pydicom.dcmread(sys.argv[1]); print(d.Modality, int(d.pixel_array.astype(int).sum()))",
+      join(dcmOut, "CT_small.uncertainty.dcm"),
+    ],
+    { encoding: "utf8" },
+  );
+  assert.equal(uRead.status, 0, uRead.stderr);
+  const wantU = Array.from(ctWant.uncertainty).reduce((a, u) => a + Math.round(65535 * u), 0);
+  assert.equal(uRead.stdout.trim(), `RWV ${wantU}`);
+  assert.ok(wantU > 0, "the uncertainty map is not blank");
 
   // --device: a provider this machine lacks is refused up front, naming it and why.
   if (!(await probeDevice("cuda")).available) {
