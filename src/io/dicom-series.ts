@@ -4,6 +4,7 @@
 // (x and y negated), as dcm2niix writes it (its output is the test's oracle).
 import type { DicomImage } from "./dicom.js";
 import { decodeDicomFile } from "./dicom-node.js";
+import { orderSlices, type SliceHeader } from "./dicom-order.js";
 import { framePositions, readDicomDataset } from "./dicom-seg.js";
 import { makeNiftiHeader, type NiftiHeader, type VoxelArray } from "./nifti.js";
 
@@ -13,65 +14,29 @@ export interface DicomInstance {
   name: string;
 }
 
-const SEG_CLASS = "1.2.840.10008.5.1.4.1.1.66.4";
+/** The header fields slice ordering needs, from dcmjs's reading of a file. */
+function headerOf(bytes: Uint8Array): SliceHeader {
+  const ds = readDicomDataset(bytes);
+  const nums = (v: unknown) =>
+    v === undefined || v === null || v === "" ? undefined : (v as number[]).map(Number);
+  return {
+    sopClassUID: String(ds.SOPClassUID ?? ""),
+    modality: String(ds.Modality ?? ""),
+    seriesInstanceUID: String(ds.SeriesInstanceUID ?? ""),
+    sopInstanceUID: String(ds.SOPInstanceUID ?? ""),
+    instanceNumber: Number(ds.InstanceNumber ?? 0),
+    position: nums(ds.ImagePositionPatient),
+    orientation: nums(ds.ImageOrientationPatient),
+  };
+}
 
-/**
- * The instances of one series in slice order: along the slice normal where every instance has a
- * position, else by InstanceNumber. Refuses, naming the files: a SEG given as an image, instances
- * of several series, mixed orientations, two instances at one position (or one instance twice),
- * and gaps (a spacing over 1.5 x the median: missing slices).
- */
+/** orderSlices (dicom-order.ts) over files' bytes. */
 export function sliceOrder<T extends DicomInstance>(instances: readonly T[]): T[] {
-  const keyed = instances.map((inst) => {
-    const ds = readDicomDataset(inst.bytes);
-    if (ds.SOPClassUID === SEG_CLASS || ds.Modality === "SEG")
-      throw new Error(`${inst.name}: a DICOM SEG (a segmentation), not an image to segment`);
-    const ipp = (ds.ImagePositionPatient as number[] | undefined)?.map(Number);
-    const iop = (ds.ImageOrientationPatient as number[] | undefined)?.map(Number);
-    return { inst, ds, ipp, iop, number: Number(ds.InstanceNumber ?? 0) };
-  });
-  if (keyed.length < 2) return keyed.map((k) => k.inst);
-  const first = keyed[0]!;
-  const other = keyed.find((k) => k.ds.SeriesInstanceUID !== first.ds.SeriesInstanceUID);
-  if (other)
-    throw new Error(
-      `${first.inst.name} and ${other.inst.name} belong to different series: give one series at a time`,
-    );
-  const uids = new Map<string, string>();
-  for (const k of keyed) {
-    const uid = String(k.ds.SOPInstanceUID);
-    if (uids.has(uid))
-      throw new Error(`${uids.get(uid)} and ${k.inst.name} are the same instance (${uid}): remove one`);
-    uids.set(uid, k.inst.name);
-  }
-  const located = keyed.every((k) => k.ipp?.length === 3 && k.iop?.length === 6);
-  if (!located) return keyed.sort((a, b) => a.number - b.number).map((k) => k.inst);
-  const iop = first.iop!;
-  const bent = keyed.find((k) => k.iop!.some((v, i) => Math.abs(v - iop[i]!) > 1e-3));
-  if (bent)
-    throw new Error(
-      `${bent.inst.name} has another orientation than ${first.inst.name}: a series must be one stack`,
-    );
-  const n = [
-    iop[1]! * iop[5]! - iop[2]! * iop[4]!,
-    iop[2]! * iop[3]! - iop[0]! * iop[5]!,
-    iop[0]! * iop[4]! - iop[1]! * iop[3]!,
-  ];
-  const along = (k: (typeof keyed)[number]) => k.ipp![0]! * n[0]! + k.ipp![1]! * n[1]! + k.ipp![2]! * n[2]!;
-  keyed.sort((a, b) => along(a) - along(b));
-  const gaps = keyed.slice(1).map((k, i) => along(k) - along(keyed[i]!));
-  for (const [i, g] of gaps.entries())
-    if (g < 1e-3)
-      throw new Error(
-        `${keyed[i]!.inst.name} and ${keyed[i + 1]!.inst.name} are at the same position: duplicate slices`,
-      );
-  const median = [...gaps].sort((a, b) => a - b)[gaps.length >> 1]!;
-  for (const [i, g] of gaps.entries())
-    if (g > 1.5 * median)
-      throw new Error(
-        `a gap of ${g.toFixed(2)} mm between ${keyed[i]!.inst.name} and ${keyed[i + 1]!.inst.name} (slices are ${median.toFixed(2)} mm apart): missing slices`,
-      );
-  return keyed.map((k) => k.inst);
+  return orderSlices(
+    instances,
+    (i) => headerOf(i.bytes),
+    (i) => i.name,
+  );
 }
 
 const cross = (a: readonly number[], b: readonly number[]) => [

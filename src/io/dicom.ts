@@ -21,6 +21,7 @@
 import dicomParser from "dicom-parser";
 import { concatBytes } from "./bytes.js";
 import { CODEC_OF, DECODES_TO_RGB, type FrameDecoder } from "./dicom-codecs.js";
+import type { SliceHeader } from "./dicom-order.js";
 import { FileError } from "./file-error.js";
 import type { PlanarImage } from "./planar-image.js";
 
@@ -82,6 +83,8 @@ export interface DicomImage {
   /** Row and column spacing in mm (PixelSpacing), if given. */
   spacing?: [number, number];
   transferSyntax: string;
+  /** Identity and geometry, as slice ordering (dicom-order.ts) reads them. */
+  header: SliceHeader;
   /** Modality values (rescale applied), one array per frame, [rows, columns, samples] interleaved. */
   frameData: Float32Array[];
 }
@@ -413,7 +416,25 @@ function fromDataSet(ds: dicomParser.DataSet, name: string, codecs?: FrameDecode
       ? { spacing: [sx, sy] as [number, number] }
       : {}),
     transferSyntax: ts,
+    header: sliceHeader(ds),
     frameData,
+  };
+}
+
+function sliceHeader(ds: dicomParser.DataSet): SliceHeader {
+  const text = (tag: string) => (ds.string(tag) ?? "").replace(/\0/g, "").trim();
+  const floats = (tag: string, n: number) => {
+    const v = Array.from({ length: n }, (_, i) => ds.floatString(tag, i));
+    return v.every((x) => x !== undefined && Number.isFinite(x)) ? (v as number[]) : undefined;
+  };
+  return {
+    sopClassUID: text("x00080016"),
+    modality: text("x00080060"),
+    seriesInstanceUID: text("x0020000e"),
+    sopInstanceUID: text("x00080018"),
+    instanceNumber: ds.intString("x00200013") ?? 0,
+    position: floats("x00200032", 3),
+    orientation: floats("x00200037", 6),
   };
 }
 

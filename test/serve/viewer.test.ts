@@ -2,7 +2,7 @@
 // preparation, served in-process, the page built from web/ by Vite, and Debian's Chromium (headless,
 // wasm backend) driven by playwright-core. The page's masks must be `udeg predict`'s.
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -12,6 +12,7 @@ import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
 import { demoOverrides } from "../../src/demo/demo.js";
 import { dicomToPlanar } from "../../src/io/dicom.js";
 import { decodeDicomFile } from "../../src/io/dicom-node.js";
+import { sliceOrder } from "../../src/io/dicom-series.js";
 import { readImage } from "../../src/io/images.js";
 import { getSlice, makeNiftiHeader, readNifti, writeNifti } from "../../src/io/nifti.js";
 import type { PlanarImage } from "../../src/io/planar-image.js";
@@ -24,6 +25,7 @@ import { exportRun } from "../../src/udeg/export.js";
 import { nextClick } from "../../src/udeg/interactive.js";
 import { UdegPredictor } from "../../src/udeg/predictor.js";
 import { ARTIFACTS, launchChromium } from "../browser.js";
+import { makeCtSeries } from "../io/dicom-series.js";
 import { ITK, sliceDataset } from "../train/helpers.js";
 import { writeDicom } from "./dicom-writer.js";
 
@@ -335,6 +337,47 @@ describe("web viewer in headless Chromium", () => {
     const want = await predictor.predict(dicomToPlanar(img));
     const d = dice(inPage, want.labels);
     assert.ok(d >= 0.99, `${name}: page vs Node, Dice ${d}`);
+  });
+
+  test("the files of a DICOM series picked together open as slices in slice order, as udeg predict orders them", async () => {
+    const folder = join(dir, "ct-series");
+    makeCtSeries(folder, 4); // 4 slices whose file names are not in slice order
+    const names = readdirSync(folder).sort();
+    const before = await state(page);
+    await page.setInputFiles(
+      "#file",
+      names.map((f) => join(folder, f)),
+    );
+    let s = await nextResult(page, before.resultSeq, "s.slices === 4");
+    assert.match(
+      (await page.locator("#file-info").textContent()) ?? "",
+      /DICOM series, 4 instances in slice order/,
+    );
+    const ordered = sliceOrder(names.map((f) => ({ name: f, bytes: readFileSync(join(folder, f)) })));
+    assert.notDeepEqual(
+      ordered.map((i) => i.name),
+      names,
+      "the test's names must not already be in slice order",
+    );
+    for (let k = 0; k < 4; k++) {
+      if (s.slice !== k) {
+        await page.evaluate((i) => {
+          const el = document.querySelector<HTMLInputElement>("#slice")!;
+          el.value = String(i);
+          el.dispatchEvent(new Event("input"));
+        }, k);
+        s = await nextResult(page, s.resultSeq, `s.slice === ${k}`);
+      }
+      assert.equal(
+        await page.locator("#slice-label").textContent(),
+        `${k + 1} / 4 · ${ordered[k]!.name}`,
+        "the slider names the file of each slice, in slice order",
+      );
+      const img = await decodeDicomFile(ordered[k]!.bytes, ordered[k]!.name);
+      const want = await predictor.predict(dicomToPlanar(img));
+      const d = dice(await page.evaluate(() => window.udegViewer.maskLabels()), want.labels);
+      assert.ok(d >= 0.99, `slice ${k} (${ordered[k]!.name}): page vs predict, Dice ${d}`);
+    }
   });
 
   test("bad files: clear error text in the page", async () => {

@@ -211,7 +211,7 @@ export class ViewerController {
     s.slice = index;
     s.width = image.width;
     s.height = image.height;
-    s.sliceLabel = `${index + 1} / ${o.count}`;
+    s.sliceLabel = `${index + 1} / ${o.count}${o.sliceName ? ` · ${o.sliceName(index)}` : ""}`;
     s.phase = "encoding";
     this.setStatus(this.model ? "Segmenting ..." : "Waiting for the model ...");
     this.schedule((gen) => this.segment(gen));

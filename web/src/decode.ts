@@ -4,8 +4,15 @@
 // later), 16-bit PNGs * 255 / 65535, NIfTI slices through the volume's 0.5 / 99.5 percentile window.
 
 import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
-import { decodeDicomAsync, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../../src/io/dicom.js";
+import {
+  type DicomImage,
+  decodeDicomAsync,
+  dicomDisplayMapping,
+  dicomToPlanar,
+  sniffDicom,
+} from "../../src/io/dicom.js";
 import type { FrameDecoder } from "../../src/io/dicom-codecs.js";
+import { orderSlices } from "../../src/io/dicom-order.js";
 import { getSlice, isGzip, parseNiftiUncompressed, sliceCount } from "../../src/io/nifti-format.js";
 import type { PlanarImage } from "../../src/io/planar-image.js";
 import { decodePng16, gunzip, inflateRaw, pngHeader } from "./png.js";
@@ -21,6 +28,8 @@ export interface OpenedFile {
   description: string;
   /** The 2-D image `index` as 0..255 planes. */
   image(index: number): PlanarImage;
+  /** Which file slice `index` comes from, when several files make the volume (a DICOM series). */
+  sliceName?(index: number): string;
 }
 
 /** A problem with the file itself, shown to the user as it is. */
@@ -131,6 +140,60 @@ function openNifti(bytes: Uint8Array, name: string): OpenedFile {
       const s = getSlice(vol, 2, index);
       return { data: windowSlice(s, lo, hi), channels: 1, height: s.rows, width: s.cols };
     },
+  };
+}
+
+/**
+ * Several files opened together: the instances of one DICOM series, decoded, put in slice order
+ * as `udeg predict` orders a series folder (dicom-order.ts: along the slice normal, with its
+ * checks), one slice per frame; each instance windowed as predict windows it.
+ */
+export async function openFiles(
+  files: readonly { bytes: Uint8Array; name: string }[],
+  codecs?: () => Promise<FrameDecoder>,
+): Promise<OpenedFile> {
+  if (files.length === 1) return openBytes(files[0]!.bytes, files[0]!.name, codecs);
+  const notDicom = files.find((f) => sniff(f.bytes, f.name) !== "dicom");
+  if (notDicom)
+    throw new FileError(
+      `${notDicom.name}: several files open together only as one DICOM series; open other files one at a time.`,
+    );
+  const decoder = codecs ? await codecs() : undefined;
+  const decoded: { img: DicomImage; name: string }[] = [];
+  for (const f of files)
+    decoded.push({ img: await decodeDicomAsync(f.bytes, f.name, inflateRaw, decoder), name: f.name });
+  let ordered: typeof decoded;
+  try {
+    ordered = orderSlices(
+      decoded,
+      (d) => d.img.header,
+      (d) => d.name,
+    );
+  } catch (err) {
+    throw new FileError((err as Error).message);
+  }
+  const { rows, columns } = ordered[0]!.img;
+  const odd = ordered.find((d) => d.img.rows !== rows || d.img.columns !== columns);
+  if (odd)
+    throw new FileError(`${odd.name}: ${odd.img.columns}x${odd.img.rows}, the series is ${columns}x${rows}.`);
+  const slices = ordered.flatMap((d) => {
+    const mapping = dicomDisplayMapping(d.img);
+    return Array.from({ length: d.img.frames }, (_, f) => ({
+      name: d.img.frames > 1 ? `${d.name} frame ${f + 1}` : d.name,
+      image: () => dicomToPlanar(d.img, f, mapping),
+    }));
+  });
+  const img = ordered[0]!.img;
+  return {
+    name: `${ordered[0]!.name} (series of ${ordered.length})`,
+    kind: "dicom",
+    count: slices.length,
+    initial: Math.floor(slices.length / 2),
+    description:
+      `DICOM series, ${ordered.length} instances in slice order, ${columns}x${rows}, ${img.photometric}, ` +
+      `${img.bitsStored}-bit${img.signed ? " signed" : ""}`,
+    image: (index) => slices[index]!.image(),
+    sliceName: (index) => slices[index]!.name,
   };
 }
 

@@ -5,7 +5,7 @@
 import type { ViewerMeta } from "../../src/serve/meta.js";
 import { pageFrameDecoder } from "./codecs.js";
 import { ViewerController } from "./controller.js";
-import { openBytes } from "./decode.js";
+import { openFiles } from "./decode.js";
 import { ViewerModel } from "./model.js";
 import { pageElements, ViewerView } from "./view.js";
 
@@ -24,12 +24,19 @@ async function loadModel(): Promise<void> {
   controller.modelLoaded(model);
 }
 
-function pickFile(files: FileList | null | undefined): void {
-  const f = files?.[0];
-  if (f)
-    void controller.openFile(f.name, async () =>
-      openBytes(new Uint8Array(await f.arrayBuffer()), f.name, pageFrameDecoder),
-    );
+/** One file, or several (a DICOM series) opened together. */
+function pickFiles(files: FileList | null | undefined): void {
+  const list = Array.from(files ?? []);
+  if (list.length === 0) return;
+  const name = list.length === 1 ? list[0]!.name : `${list[0]!.name} (+${list.length - 1})`;
+  void controller.openFile(name, async () =>
+    openFiles(
+      await Promise.all(
+        list.map(async (f) => ({ bytes: new Uint8Array(await f.arrayBuffer()), name: f.name })),
+      ),
+      pageFrameDecoder,
+    ),
+  );
 }
 
 function click(ev: MouseEvent, positive: boolean): void {
@@ -39,7 +46,7 @@ function click(ev: MouseEvent, positive: boolean): void {
 }
 
 ui.file.addEventListener("change", () => {
-  pickFile(ui.file.files);
+  pickFiles(ui.file.files);
   ui.file.value = "";
 });
 ui.viewer.addEventListener("dragover", (e) => {
@@ -50,7 +57,7 @@ ui.viewer.addEventListener("dragleave", () => ui.viewer.classList.remove("draggi
 ui.viewer.addEventListener("drop", (e) => {
   e.preventDefault();
   ui.viewer.classList.remove("dragging");
-  pickFile(e.dataTransfer?.files);
+  pickFiles(e.dataTransfer?.files);
 });
 ui.slice.addEventListener("input", () => controller.showSlice(Number(ui.slice.value)));
 ui.stage.addEventListener("click", (e) => click(e, !e.shiftKey));
