@@ -275,8 +275,16 @@ function fromDataSet(ds: dicomParser.DataSet, name: string, codecs?: FrameDecode
   const frames = Math.max(1, ds.intString("x00280008") ?? 1);
   const stored = (ds.string("x00280004") ?? (samplesPerPixel === 3 ? "RGB" : "MONOCHROME2")).trim();
   // YCbCr that the codec turns into RGB while decoding (JPEG's YCbCr, JPEG 2000's ICT/RCT).
-  const photometric =
-    codec && DECODES_TO_RGB.has(codec) && /^YBR_(FULL|FULL_422|ICT|RCT)$/.test(stored) ? "RGB" : stored;
+  const codecRgb = codec && DECODES_TO_RGB.has(codec) && /^YBR_(FULL|FULL_422|ICT|RCT)$/.test(stored);
+  // Stored YCbCr (uncompressed or RLE, 8-bit): turned into RGB here, as pydicom's
+  // convert_color_space does (PS3.3 C.7.6.3.1.2); YBR_FULL_422 stores Y1 Y2 Cb Cr per pixel pair.
+  const ybr =
+    !codecRgb &&
+    samplesPerPixel === 3 &&
+    bitsAllocated === 8 &&
+    (stored === "YBR_FULL" || stored === "YBR_FULL_422");
+  const ybr422 = ybr && stored === "YBR_FULL_422" && !rle;
+  const photometric = codecRgb || ybr ? "RGB" : stored;
   if (rows === 0 || columns === 0)
     throw new DicomError(name, "corrupt", `bad image size ${columns}x${rows}`, DAMAGED);
   if (![8, 16, 32].includes(bitsAllocated))
@@ -304,7 +312,10 @@ function fromDataSet(ds: dicomParser.DataSet, name: string, codecs?: FrameDecode
   }
   const bytesPer = bitsAllocated / 8;
   const perFrame = rows * columns * samplesPerPixel;
-  const needBytes = perFrame * frames * bytesPer;
+  if (ybr422 && columns % 2 !== 0)
+    throw new DicomError(name, "corrupt", `YBR_FULL_422 with an odd number of columns (${columns})`, DAMAGED);
+  const storedPerFrame = ybr422 ? rows * columns * 2 : perFrame;
+  const needBytes = storedPerFrame * frames * bytesPer;
   let view: DataView;
   let little = ts !== TRANSFER_SYNTAXES.explicitBig;
   let planarLayout = planar;
@@ -383,8 +394,13 @@ function fromDataSet(ds: dicomParser.DataSet, name: string, codecs?: FrameDecode
   const frameData: Float32Array[] = [];
   for (let f = 0; f < frames; f++) {
     const out = new Float32Array(perFrame);
-    const base = f * perFrame;
-    if (samplesPerPixel === 3 && planarLayout) {
+    const base = f * storedPerFrame;
+    if (ybr422) {
+      for (let j = 0; j < (rows * columns) / 2; j++) {
+        const [y1, y2, cb, cr] = [0, 1, 2, 3].map((k) => read(base + 4 * j + k));
+        out.set([y1!, cb!, cr!, y2!, cb!, cr!], 6 * j);
+      }
+    } else if (samplesPerPixel === 3 && planarLayout) {
       const plane = rows * columns;
       for (let c = 0; c < 3; c++)
         for (let p = 0; p < plane; p++)
@@ -392,6 +408,7 @@ function fromDataSet(ds: dicomParser.DataSet, name: string, codecs?: FrameDecode
     } else {
       for (let i = 0; i < perFrame; i++) out[i] = read(base + i) * rescaleSlope + rescaleIntercept;
     }
+    if (ybr) ybrToRgb(out);
     frameData.push(out);
   }
   const center = ds.floatString("x00281050");
@@ -419,6 +436,19 @@ function fromDataSet(ds: dicomParser.DataSet, name: string, codecs?: FrameDecode
     header: sliceHeader(ds),
     frameData,
   };
+}
+
+/** YBR_FULL -> RGB in place, 8-bit, with pydicom's coefficients and rounding (floor(x + 0.5), clipped). */
+function ybrToRgb(px: Float32Array): void {
+  for (let i = 0; i < px.length; i += 3) {
+    const y = px[i]!;
+    const cb = px[i + 1]! - 128;
+    const cr = px[i + 2]! - 128;
+    const q = (v: number) => Math.min(255, Math.max(0, Math.floor(v + 0.5)));
+    px[i] = q(y + 1.402 * cr);
+    px[i + 1] = q(y - ((0.114 * 1.772) / 0.587) * cb - ((0.299 * 1.402) / 0.587) * cr);
+    px[i + 2] = q(y + 1.772 * cb);
+  }
 }
 
 function sliceHeader(ds: dicomParser.DataSet): SliceHeader {
