@@ -25,8 +25,9 @@
 // BMP and the PNG encoder are modules of their own (bmp.ts, png-encode.ts), the types are in
 // image-types.ts.
 
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import sharp from "sharp";
+import { writeFileAtomic } from "./atomic.js";
 import { decodeBmp, encodeBmp, parseBmpHeader } from "./bmp.js";
 import { type DicomImage, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "./dicom.js";
 import { decodeDicomFile } from "./dicom-node.js";
@@ -294,7 +295,9 @@ function findPngChunk(bytes: Uint8Array, type: string): Uint8Array | undefined {
 export async function writePng(path: string, img: RasterImage): Promise<void> {
   const bytes = encodePng(img, path);
   try {
-    await writeFile(path, bytes);
+    // Atomic (temporary file + rename): a killed writer never leaves half a file, and a
+    // retried prediction job rewrites the same file whole.
+    writeFileAtomic(path, bytes);
   } catch (err) {
     throw new ImageError(path, "io", `cannot write the file (${(err as Error).message})`, "", { cause: err });
   }

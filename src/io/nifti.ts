@@ -10,9 +10,10 @@
 //
 // Not read: the two-file .hdr/.img form, complex and RGB datatypes.
 
-import { open, readFile, writeFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { constants, gunzip, gunzipSync, gzipSync } from "node:zlib";
+import { writeFileAtomic } from "./atomic.js";
 import {
   gzipError,
   isGzip,
@@ -126,7 +127,9 @@ export async function writeNifti(
   let bytes = serializeNifti(header, data, options);
   if (path.toLowerCase().endsWith(".gz")) bytes = gzipSync(bytes, { level: 6 });
   try {
-    await writeFile(path, bytes);
+    // Atomic (temporary file + rename): a killed writer never leaves half a file, and a
+    // retried prediction job rewrites the same file whole.
+    writeFileAtomic(path, bytes);
   } catch (err) {
     throw new NiftiError(path, "io", `cannot write the file (${(err as Error).message})`, "", { cause: err });
   }
