@@ -9,7 +9,7 @@ import { join } from "node:path";
 
 const PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);

@@ -7,6 +7,7 @@ import { addDoctorCommand } from "./doctor.js";
 import { addSamCommands } from "./sam-predict.js";
 import { addServeCommand } from "./serve.js";
 import { addUdegCommands } from "./udeg-commands.js";
+import { addWorkerCommand } from "./worker.js";
 
 export function buildProgram(): Command {
   const program = new Command()
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   addSamCommands(program);
   addServeCommand(program);
   addDoctorCommand(program);
+  addWorkerCommand(program);
   return program;
 }
 

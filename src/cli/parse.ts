@@ -44,3 +44,17 @@ export function nonNegativeNumber(flag: string): (v: string) => number {
     return n;
   };
 }
+
+export const DEVICE_HELP = "cpu | webgpu | cuda (default cpu; `udeg doctor` says which work here)";
+
+/** `--shard K/N` (1-based K). */
+export function shardSpec(flag: string): (v: string) => { k: number; n: number } {
+  return (v) => {
+    const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+    const k = Number(m?.[1]);
+    const n = Number(m?.[2]);
+    if (!m || n < 1 || k < 1 || k > n)
+      throw new Error(`${flag} must be K/N with 1 <= K <= N (e.g. 2/8), got "${v}"`);
+    return { k, n };
+  };
+}

@@ -21,6 +21,8 @@ export interface PredictOptions {
   quiet?: boolean;
   /** Execution provider (default cpu). */
   device?: ExecutionProvider;
+  /** Only shard k of n (1-based) of the inputs: `--shard K/N` (SLURM arrays, Kubernetes Indexed Jobs). */
+  shard?: { k: number; n: number };
 }
 
 async function readPlanar(path: string): Promise<PlanarImage> {
@@ -72,44 +74,85 @@ function listInputs(input: string): string[] {
   return files;
 }
 
+/**
+ * One unit of prediction: an image file, a NIfTI volume, or one DICOM series (its files; one SEG
+ * for all of them). The unit of a queue job (`--redis`) and of a shard (`--shard K/N`).
+ */
+export type PredictItem = { kind: "image" | "nifti"; file: string } | { kind: "dicom"; files: string[] };
+
+/** What `--input` holds, as items in a stable order (by first path): the same on every machine. */
+export async function planPredict(input: string): Promise<PredictItem[]> {
+  const inputs = listInputs(input);
+  const dicom = inputs.filter(isDicomFile);
+  const items: PredictItem[] = (await dicomSeries(dicom)).map((series) => ({
+    kind: "dicom",
+    files: series.map((i) => i.path),
+  }));
+  for (const file of inputs)
+    if (!dicom.includes(file)) items.push({ kind: NIFTI.test(file) ? "nifti" : "image", file });
+  const key = (i: PredictItem) => (i.kind === "dicom" ? i.files[0]! : i.file);
+  return items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
+}
+
+/** A readable name of an item, for progress and errors. */
+export function itemLabel(item: PredictItem): string {
+  return item.kind === "dicom"
+    ? `${basename(item.files[0]!)}${item.files.length > 1 ? ` (+${item.files.length - 1} of its series)` : ""}`
+    : basename(item.file);
+}
+
+/** Shard K of N (1-based): every N-th item from the K-th; the N shards partition the items. */
+export function shardOf<T>(items: readonly T[], shard: { k: number; n: number }): T[] {
+  return items.filter((_, i) => i % shard.n === shard.k - 1);
+}
+
+/** Predicts one item into `out` (created if needed); returns the files written. */
+export async function predictItem(
+  predictor: UdegPredictor,
+  item: PredictItem,
+  out: string,
+  quiet: boolean,
+): Promise<string[]> {
+  mkdirSync(out, { recursive: true });
+  if (item.kind === "nifti") return predictVolume(predictor, item.file, out, quiet);
+  if (item.kind === "dicom") {
+    // One SEG per series (NAME.seg.dcm for a one-file series, SERIES_UID.seg.dcm else), the
+    // instances in slice order; the per-frame outputs keep each file's name.
+    const [series] = await dicomSeries(item.files);
+    const ordered = sliceOrder(series!);
+    const r = await predictDicomInstances(predictor, ordered, out, quiet, basename(ordered[0]!.path));
+    const name = ordered.length === 1 ? ordered[0]!.name : ordered[0]!.series;
+    if (r.note && !quiet) console.error(r.note);
+    return [...r.written, ...writeDicomObjects(out, name, r)];
+  }
+  const img = await readPlanar(item.file);
+  const p = await predictor.predict(img);
+  return Object.values(await writePrediction(out, stem(item.file), p, greyOf(img)));
+}
+
 export async function predictCommand(
   o: PredictOptions,
   log: (line: string) => void = console.error,
 ): Promise<string[]> {
-  const inputs = listInputs(o.input);
+  let items = await planPredict(o.input);
+  if (o.shard) {
+    const all = items.length;
+    items = shardOf(items, o.shard);
+    log(`shard ${o.shard.k}/${o.shard.n}: ${items.length} of ${all} input(s)`);
+  }
   const predictor = await UdegPredictor.load(o.model, { ep: o.device });
   mkdirSync(o.out, { recursive: true });
   const written: string[] = [];
-  const dicom = new Set(inputs.filter(isDicomFile));
-  const images = inputs.filter((f) => !NIFTI.test(f) && !dicom.has(f));
   const progress = new Progress({
-    total: images.length,
+    total: items.length,
     label: "predict",
-    silent: o.quiet || images.length < 2,
+    silent: o.quiet || items.length < 2,
   });
-  let done = 0;
-  // DICOM: one SEG per series (NAME.seg.dcm for a one-file series, SERIES_UID.seg.dcm else),
-  // the instances in slice order; the per-frame outputs keep each file's name.
-  for (const series of await dicomSeries([...dicom])) {
-    const ordered = sliceOrder(series);
-    const r = await predictDicomInstances(predictor, ordered, o.out, !!o.quiet, basename(ordered[0]!.path));
-    const name = ordered.length === 1 ? ordered[0]!.name : ordered[0]!.series;
-    written.push(...r.written, ...writeDicomObjects(o.out, name, r));
-    if (r.note && !o.quiet) console.error(r.note);
-  }
-  for (const file of inputs) {
-    if (dicom.has(file)) continue;
-    if (NIFTI.test(file)) {
-      written.push(...(await predictVolume(predictor, file, o.out, !!o.quiet)));
-      continue;
-    }
-    const img = await readPlanar(file);
-    const p = await predictor.predict(img);
-    const files = await writePrediction(o.out, stem(file), p, greyOf(img));
-    written.push(...Object.values(files));
-    progress.update(++done);
+  for (const [k, item] of items.entries()) {
+    written.push(...(await predictItem(predictor, item, o.out, !!o.quiet || items.length > 1)));
+    progress.update(k + 1);
   }
   progress.finish();
-  log(`wrote predictions for ${inputs.length} input(s) to ${o.out}`);
+  log(`wrote predictions for ${items.length} input(s) to ${o.out}`);
   return written;
 }

@@ -7,11 +7,10 @@ import { train } from "../train/trainer.js";
 import { type PresetName, resolveConfig } from "../udeg/config.js";
 import { exportRun, exportWebModels } from "../udeg/export.js";
 import { loadRun } from "../udeg/predictor.js";
-import { deviceName, integer, positiveInt, positiveNumber } from "./parse.js";
+import { DEVICE_HELP, deviceName, integer, positiveInt, positiveNumber, shardSpec } from "./parse.js";
 import { type PredictOptions, predictCommand } from "./predict.js";
 import { type DicomwebPredictOptions, predictDicomweb } from "./predict-dicomweb.js";
-
-const DEVICE_HELP = "cpu | webgpu | cuda (default cpu; `udeg doctor` says which work here)";
+import { predictOnQueue } from "./queue.js";
 
 interface TrainFlags {
   data: string;
@@ -106,19 +105,41 @@ export function addUdegCommands(program: Command): void {
     .option("--no-store", "with --dicomweb: do not STOW the DICOM SEG back into the study")
     .option("--token <token>", "with --dicomweb: bearer token for the server")
     .option("--device <name>", DEVICE_HELP, deviceName("--device"))
+    .option(
+      "--shard <k/n>",
+      "only shard K of N of the inputs (SLURM arrays, Kubernetes Indexed Jobs)",
+      shardSpec("--shard"),
+    )
+    .option("--redis <url>", "queue one job per input on this Redis for `udeg worker`s, and wait for them")
+    .option(
+      "--attempts <n>",
+      "with --redis: tries per job before it counts as failed",
+      positiveInt("--attempts"),
+      3,
+    )
     .option("--quiet", "no progress bar")
-    .action(async (f: PredictOptions & Partial<DicomwebPredictOptions> & { store: boolean }) => {
-      if (f.dicomweb) {
-        if (!f.study) throw new Error("--dicomweb needs --study UID (the study to segment)");
-        if (f.input) throw new Error("--input and --dicomweb exclude each other: give one source");
-        const r = await predictDicomweb({ ...f, dicomweb: f.dicomweb, study: f.study, store: f.store });
-        console.error(`segmented ${r.series.length} series; ${r.stored} SEG stored in study ${f.study}`);
-        return;
-      }
-      if (!f.input || !f.out)
-        throw new Error("udeg predict needs --input and --out (or --dicomweb URL --study UID)");
-      await predictCommand(f);
-    });
+    .action(
+      async (
+        f: PredictOptions &
+          Partial<DicomwebPredictOptions> & { store: boolean; redis?: string; attempts: number },
+      ) => {
+        if (f.dicomweb) {
+          if (!f.study) throw new Error("--dicomweb needs --study UID (the study to segment)");
+          if (f.input) throw new Error("--input and --dicomweb exclude each other: give one source");
+          const r = await predictDicomweb({ ...f, dicomweb: f.dicomweb, study: f.study, store: f.store });
+          console.error(`segmented ${r.series.length} series; ${r.stored} SEG stored in study ${f.study}`);
+          return;
+        }
+        if (!f.input || !f.out)
+          throw new Error("udeg predict needs --input and --out (or --dicomweb URL --study UID)");
+        if (f.redis) {
+          const failed = await predictOnQueue({ ...f, input: f.input, out: f.out, redis: f.redis });
+          if (failed > 0) process.exitCode = 1;
+          return;
+        }
+        await predictCommand(f);
+      },
+    );
 
   program
     .command("export")

@@ -1,0 +1,155 @@
+// Batch prediction over many machines on BullMQ + Redis: the queue, its jobs, and the submitter
+// (`udeg predict ... --redis URL`). A job names one input (a file, a NIfTI volume, or one DICOM
+// series: paths, never pixels), the run and the output folder, which every worker must reach
+// (shared storage). Workers (`udeg worker`, worker.ts) predict with the same code as a local
+// `udeg predict` (predict.ts: predictItem), writing each file atomically, so a job that is retried
+// after a killed worker rewrites the same files whole. BullMQ does the rest: locks renewed while
+// a job runs, stalled jobs (a dead worker's) moved back to the queue, attempts and backoff.
+// Each submitter gives its jobs its own id prefix and waits for those only, so several
+// submitters can share a queue.
+import { randomUUID } from "node:crypto";
+import { resolve } from "node:path";
+import { type ConnectionOptions, Queue, QueueEvents } from "bullmq";
+import { Progress } from "../io/progress.js";
+import { requireFinishedRun } from "../udeg/run-folder.js";
+import { itemLabel, type PredictItem, type PredictOptions, planPredict, shardOf } from "./predict.js";
+
+export const QUEUE_NAME = "udeg-predict";
+
+/** What a job carries. Paths are absolute: the worker may run elsewhere (same shared storage). */
+export interface PredictJob {
+  model: string;
+  item: PredictItem;
+  out: string;
+}
+
+/** What a finished job returns. */
+export interface PredictJobResult {
+  written: string[];
+}
+
+/** A redis:// URL as BullMQ's connection options (ioredis). */
+export function redisConnection(url: string): ConnectionOptions {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`--redis ${url}: not a URL (redis://host:port[/db])`);
+  }
+  if (u.protocol !== "redis:" && u.protocol !== "rediss:")
+    throw new Error(`--redis ${url}: use redis://host:port (or rediss:// for TLS)`);
+  return {
+    host: u.hostname || "127.0.0.1",
+    port: Number(u.port || 6379),
+    ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
+    ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
+    ...(u.pathname.length > 1 ? { db: Number(u.pathname.slice(1)) } : {}),
+    ...(u.protocol === "rediss:" ? { tls: {} } : {}),
+    // BullMQ's workers need this (blocking commands are retried, not failed).
+    maxRetriesPerRequest: null,
+  };
+}
+
+export interface SubmitOptions {
+  redis: string;
+  model: string;
+  out: string;
+  /** Tries per job before it is reported failed. */
+  attempts?: number;
+  quiet?: boolean;
+}
+
+export interface SubmitSummary {
+  done: number;
+  failed: { input: string; error: string }[];
+  written: string[];
+}
+
+/**
+ * Queues one job per item and waits for all of them: a progress bar over the jobs, then a summary.
+ * Resolves with the failures listed (the caller exits non-zero on any).
+ */
+export async function submitPredictions(
+  items: readonly PredictItem[],
+  o: SubmitOptions,
+  log: (line: string) => void = console.error,
+): Promise<SubmitSummary> {
+  const connection = redisConnection(o.redis);
+  const queue = new Queue<PredictJob, PredictJobResult>(QUEUE_NAME, { connection });
+  const events = new QueueEvents(QUEUE_NAME, { connection });
+  const batch = randomUUID();
+  const attempts = o.attempts ?? 3;
+  try {
+    await events.waitUntilReady();
+    const ids = items.map((_, i) => `${batch}-${i}`);
+    const labels = new Map(ids.map((id, i) => [id, itemLabel(items[i]!)]));
+    const progress = new Progress({ total: items.length, label: "jobs", silent: o.quiet });
+    const summary: SubmitSummary = { done: 0, failed: [], written: [] };
+    const finished = new Set<string>();
+    let wake: () => void = () => {};
+    const settle = async (id: string) => {
+      if (!labels.has(id) || finished.has(id)) return;
+      const job = await queue.getJob(id);
+      if (!job) return;
+      const state = await job.getState();
+      if (state === "completed") summary.written.push(...(job.returnvalue?.written ?? []));
+      else if (state === "failed") summary.failed.push({ input: labels.get(id)!, error: job.failedReason });
+      else return; // a failed attempt that will be retried
+      finished.add(id);
+      summary.done = finished.size - summary.failed.length;
+      progress.update(finished.size);
+      wake();
+    };
+    events.on("completed", ({ jobId }) => void settle(jobId));
+    events.on("failed", ({ jobId }) => void settle(jobId));
+    await queue.addBulk(
+      items.map((item, i) => ({
+        name: "predict",
+        data: { model: resolve(o.model), item, out: resolve(o.out) },
+        opts: {
+          jobId: ids[i]!,
+          attempts,
+          backoff: { type: "fixed", delay: 1000 },
+          removeOnComplete: { age: 24 * 3600 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        },
+      })),
+    );
+    log(`queued ${items.length} job(s) on ${o.redis} (batch ${batch}); waiting for workers ...`);
+    // Events can be missed across a Redis restart: look at every job's state now and then too.
+    while (finished.size < ids.length) {
+      await new Promise<void>((r) => {
+        wake = r;
+        setTimeout(r, 2000);
+      });
+      if (finished.size < ids.length) for (const id of ids) await settle(id);
+    }
+    progress.finish();
+    return summary;
+  } finally {
+    await events.close();
+    await queue.close();
+  }
+}
+
+/**
+ * `udeg predict --input X --out DIR --redis URL`: the inputs (or a shard of them) as jobs; a
+ * summary at the end. Returns the number of inputs that failed (each listed with its error).
+ */
+export async function predictOnQueue(
+  o: PredictOptions & { redis: string; attempts?: number },
+  log: (line: string) => void = console.error,
+): Promise<number> {
+  requireFinishedRun(o.model);
+  let items = await planPredict(o.input);
+  if (o.shard) items = shardOf(items, o.shard);
+  const t0 = performance.now();
+  const s = await submitPredictions(items, { ...o }, log);
+  const seconds = (performance.now() - t0) / 1000;
+  log(
+    `${s.done} of ${items.length} input(s) predicted into ${o.out} in ${seconds.toFixed(1)} s` +
+      (s.failed.length ? `; ${s.failed.length} failed:` : ""),
+  );
+  for (const f of s.failed) log(`  ${f.input}: ${f.error}`);
+  return s.failed.length;
+}
