@@ -2,6 +2,7 @@
 import { benchEngine } from "./engine.js";
 import { benchGpu } from "./gpu.js";
 import { benchQuality } from "./quality.js";
+import { benchQueue } from "./queue.js";
 import { benchSam } from "./sam.js";
 import { benchTrain } from "./train.js";
 import { benchWeb } from "./web.js";
@@ -10,6 +11,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   engine: benchEngine,
   gpu: benchGpu,
   quality: benchQuality,
+  queue: benchQueue,
   sam: benchSam,
   train: benchTrain,
   web: benchWeb,
