@@ -37,10 +37,10 @@ const NOT_IMAGES = new Set([
   "ECG",
 ]);
 
-export async function predictDicomweb(
-  o: DicomwebPredictOptions,
-  log: (line: string) => void = console.error,
-): Promise<{ series: string[]; written: string[]; stored: number }> {
+/** The study's image series to predict: all of them, or `o.series` (checked to be images). */
+export async function imageSeries(
+  o: Pick<DicomwebPredictOptions, "dicomweb" | "study" | "series" | "token">,
+): Promise<{ seriesInstanceUID: string; modality: string }[]> {
   const web: DicomwebOptions = { url: o.dicomweb, token: o.token };
   const all = await qidoSeries(web, o.study);
   const listing = all.map((s) => `${s.seriesInstanceUID} (${s.modality || "?"})`).join(", ") || "none";
@@ -58,8 +58,18 @@ export async function predictDicomweb(
   }
   if (chosen.length === 0)
     throw new Error(`study ${o.study} on ${o.dicomweb} has no image series (its series: ${listing})`);
+  return chosen;
+}
 
-  const predictor = await UdegPredictor.load(o.model, { ep: o.device });
+/** Predicts the study's image series; `predictor` reuses a loaded run (the queue's workers). */
+export async function predictDicomweb(
+  o: DicomwebPredictOptions,
+  log: (line: string) => void = console.error,
+  loaded?: UdegPredictor,
+): Promise<{ series: string[]; written: string[]; stored: number }> {
+  const web: DicomwebOptions = { url: o.dicomweb, token: o.token };
+  const chosen = await imageSeries(o);
+  const predictor = loaded ?? (await UdegPredictor.load(o.model, { ep: o.device }));
   if (o.out) mkdirSync(o.out, { recursive: true });
   const written: string[] = [];
   let stored = 0;

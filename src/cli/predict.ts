@@ -13,6 +13,7 @@ import { UdegPredictor } from "../udeg/predictor.js";
 import { predictNiftiVolume } from "../udeg/volume-prediction.js";
 import { DICOM, greyOf, NIFTI, stem } from "./predict-common.js";
 import { dicomSeries, isDicomFile, predictDicomInstances, writeDicomObjects } from "./predict-dicom.js";
+import { predictDicomweb } from "./predict-dicomweb.js";
 
 export interface PredictOptions {
   model: string;
@@ -78,7 +79,14 @@ function listInputs(input: string): string[] {
  * One unit of prediction: an image file, a NIfTI volume, or one DICOM series (its files; one SEG
  * for all of them). The unit of a queue job (`--redis`) and of a shard (`--shard K/N`).
  */
-export type PredictItem = { kind: "image" | "nifti"; file: string } | { kind: "dicom"; files: string[] };
+export type PredictItem =
+  | { kind: "image" | "nifti"; file: string }
+  | { kind: "dicom"; files: string[] }
+  /** One series of a study on a PACS; the token comes from the worker's UDEG_DICOMWEB_TOKEN, never the queue. */
+  | { kind: "dicomweb"; url: string; study: string; series: string; store: boolean };
+
+/** The environment variable a worker reads the DICOMweb bearer token from. */
+export const DICOMWEB_TOKEN_ENV = "UDEG_DICOMWEB_TOKEN";
 
 /** What `--input` holds, as items in a stable order (by first path): the same on every machine. */
 export async function planPredict(input: string): Promise<PredictItem[]> {
@@ -90,12 +98,14 @@ export async function planPredict(input: string): Promise<PredictItem[]> {
   }));
   for (const file of inputs)
     if (!dicom.includes(file)) items.push({ kind: NIFTI.test(file) ? "nifti" : "image", file });
-  const key = (i: PredictItem) => (i.kind === "dicom" ? i.files[0]! : i.file);
+  const key = (i: PredictItem) =>
+    i.kind === "dicom" ? i.files[0]! : i.kind === "dicomweb" ? i.series : i.file;
   return items.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
 /** A readable name of an item, for progress and errors. */
 export function itemLabel(item: PredictItem): string {
+  if (item.kind === "dicomweb") return `series ${item.series} of study ${item.study}`;
   return item.kind === "dicom"
     ? `${basename(item.files[0]!)}${item.files.length > 1 ? ` (+${item.files.length - 1} of its series)` : ""}`
     : basename(item.file);
@@ -113,6 +123,23 @@ export async function predictItem(
   out: string,
   quiet: boolean,
 ): Promise<string[]> {
+  if (item.kind === "dicomweb") {
+    const r = await predictDicomweb(
+      {
+        model: "",
+        dicomweb: item.url,
+        study: item.study,
+        series: item.series,
+        store: item.store,
+        ...(out ? { out } : {}),
+        token: process.env[DICOMWEB_TOKEN_ENV],
+        quiet,
+      },
+      () => {},
+      predictor,
+    );
+    return r.written;
+  }
   mkdirSync(out, { recursive: true });
   if (item.kind === "nifti") return predictVolume(predictor, item.file, out, quiet);
   if (item.kind === "dicom") {

@@ -12,7 +12,15 @@ import { resolve } from "node:path";
 import { type ConnectionOptions, Queue, QueueEvents } from "bullmq";
 import { Progress } from "../io/progress.js";
 import { requireFinishedRun } from "../udeg/run-folder.js";
-import { itemLabel, type PredictItem, type PredictOptions, planPredict, shardOf } from "./predict.js";
+import {
+  DICOMWEB_TOKEN_ENV,
+  itemLabel,
+  type PredictItem,
+  type PredictOptions,
+  planPredict,
+  shardOf,
+} from "./predict.js";
+import { type DicomwebPredictOptions, imageSeries } from "./predict-dicomweb.js";
 
 export const QUEUE_NAME = "udeg-predict";
 
@@ -20,6 +28,7 @@ export const QUEUE_NAME = "udeg-predict";
 export interface PredictJob {
   model: string;
   item: PredictItem;
+  /** "" for a DICOMweb job without --out (the results go back to the PACS only). */
   out: string;
 }
 
@@ -53,7 +62,7 @@ export function redisConnection(url: string): ConnectionOptions {
 export interface SubmitOptions {
   redis: string;
   model: string;
-  out: string;
+  out?: string;
   /** Tries per job before it is reported failed. */
   attempts?: number;
   quiet?: boolean;
@@ -105,7 +114,7 @@ export async function submitPredictions(
     await queue.addBulk(
       items.map((item, i) => ({
         name: "predict",
-        data: { model: resolve(o.model), item, out: resolve(o.out) },
+        data: { model: resolve(o.model), item, out: o.out ? resolve(o.out) : "" },
         opts: {
           jobId: ids[i]!,
           attempts,
@@ -133,21 +142,44 @@ export async function submitPredictions(
 }
 
 /**
- * `udeg predict --input X --out DIR --redis URL`: the inputs (or a shard of them) as jobs; a
- * summary at the end. Returns the number of inputs that failed (each listed with its error).
+ * `udeg predict --redis URL` with `--input X --out DIR`, or with `--dicomweb URL --study UID`
+ * (one job per image series): the inputs (or a shard of them) as jobs; a summary at the end.
+ * Returns the number of inputs that failed (each listed with its error).
  */
 export async function predictOnQueue(
-  o: PredictOptions & { redis: string; attempts?: number },
+  o: Omit<PredictOptions, "input" | "out"> & {
+    input?: string;
+    out?: string;
+    redis: string;
+    attempts?: number;
+    pacs?: Omit<DicomwebPredictOptions, "model">;
+  },
   log: (line: string) => void = console.error,
 ): Promise<number> {
   requireFinishedRun(o.model);
-  let items = await planPredict(o.input);
+  let items: PredictItem[];
+  if (o.pacs) {
+    const web = o.pacs;
+    if (web.token)
+      log(`note: the workers need the token too: export ${DICOMWEB_TOKEN_ENV}=... where they run`);
+    items = (await imageSeries(web)).map((s) => ({
+      kind: "dicomweb",
+      url: web.dicomweb,
+      study: web.study,
+      series: s.seriesInstanceUID,
+      store: web.store !== false,
+    }));
+  } else {
+    if (!o.input || !o.out)
+      throw new Error("udeg predict --redis needs --input and --out (or --dicomweb and --study)");
+    items = await planPredict(o.input);
+  }
   if (o.shard) items = shardOf(items, o.shard);
   const t0 = performance.now();
   const s = await submitPredictions(items, { ...o }, log);
   const seconds = (performance.now() - t0) / 1000;
   log(
-    `${s.done} of ${items.length} input(s) predicted into ${o.out} in ${seconds.toFixed(1)} s` +
+    `${s.done} of ${items.length} input(s) predicted${o.out ? ` into ${o.out}` : ""} in ${seconds.toFixed(1)} s` +
       (s.failed.length ? `; ${s.failed.length} failed:` : ""),
   );
   for (const f of s.failed) log(`  ${f.input}: ${f.error}`);

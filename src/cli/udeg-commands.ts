@@ -126,6 +126,12 @@ export function addUdegCommands(program: Command): void {
         if (f.dicomweb) {
           if (!f.study) throw new Error("--dicomweb needs --study UID (the study to segment)");
           if (f.input) throw new Error("--input and --dicomweb exclude each other: give one source");
+          if (f.redis) {
+            const pacs = { ...f, dicomweb: f.dicomweb, study: f.study, store: f.store };
+            const failed = await predictOnQueue({ ...f, redis: f.redis, pacs });
+            if (failed > 0) process.exitCode = 1;
+            return;
+          }
           const r = await predictDicomweb({ ...f, dicomweb: f.dicomweb, study: f.study, store: f.store });
           console.error(`segmented ${r.series.length} series; ${r.stored} SEG stored in study ${f.study}`);
           return;

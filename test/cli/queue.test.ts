@@ -13,6 +13,10 @@ import { after, before, test } from "node:test";
 import { planPredict, predictCommand, shardOf } from "../../src/cli/predict.js";
 import { predictOnQueue, submitPredictions } from "../../src/cli/queue.js";
 import { DELAY_ENV } from "../../src/cli/queue-processor.js";
+import { readDicomDataset } from "../../src/io/dicom-seg.js";
+import { qidoSeries } from "../../src/io/dicomweb.js";
+import { makeCtSeries } from "../io/dicom-series.js";
+import { startOrthanc } from "../orthanc.js";
 import { type RedisServer, startRedis } from "../redis.js";
 import { ITK, twoStepRun } from "../train/helpers.js";
 
@@ -152,6 +156,34 @@ test("two submitters on one queue get their own results", async () => {
     assert.ok(s.written.length > 0 && s.written.every((f) => f.startsWith(join(dir, name))), name);
   }
   stop(w.child);
+});
+
+test("a DICOMweb study through a worker: one job per image series, the SEG stored back in the PACS", async () => {
+  const pacs = await startOrthanc();
+  try {
+    const folder = join(dir, "pacs-series");
+    const series = makeCtSeries(folder, 3);
+    const files = readdirSync(folder).map((f) => readFileSync(join(folder, f)));
+    for (const f of files) await pacs.upload(f);
+    const study = String(readDicomDataset(files[0]!).StudyInstanceUID);
+    const w = startWorker();
+    await until("the worker", () => w.lines.some((l) => l.startsWith("udeg worker on")));
+    const failed = await predictOnQueue(
+      { model: run, redis: redis.url, quiet: true, pacs: { dicomweb: pacs.dicomweb, study } },
+      () => {},
+    );
+    assert.equal(failed, 0);
+    assert.equal(w.lines.filter((l) => l.startsWith("done ")).length, 1, "one job: the one image series");
+    const after = await qidoSeries({ url: pacs.dicomweb }, study);
+    assert.deepEqual(
+      after.map((x) => x.modality).sort(),
+      ["CT", "RWV", "SEG"],
+      `the SEG and the uncertainty map were stored beside series ${series}`,
+    );
+    stop(w.child);
+  } finally {
+    await pacs.stop();
+  }
 });
 
 test("--shard K/N: the shards partition the inputs, and their union predicts what one run does", async () => {
