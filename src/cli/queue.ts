@@ -8,6 +8,7 @@
 // Each submitter gives its jobs its own id prefix and waits for those only, so several
 // submitters can share a queue.
 import { randomUUID } from "node:crypto";
+import { connect } from "node:net";
 import { resolve } from "node:path";
 import { type ConnectionOptions, Queue, QueueEvents } from "bullmq";
 import { Progress } from "../io/progress.js";
@@ -59,6 +60,35 @@ export function redisConnection(url: string): ConnectionOptions {
   };
 }
 
+/**
+ * Fails fast, with the fix, when nothing answers at the URL: BullMQ's clients would otherwise
+ * retry for ever. A plain TCP connection to the server (TLS servers are left to BullMQ).
+ */
+async function reachRedis(url: string, c: ConnectionOptions, ms: number): Promise<void> {
+  if ("tls" in c && c.tls) return;
+  const { host, port } = c as { host: string; port: number };
+  const error = await new Promise<string | null>((done) => {
+    const socket = connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      done(`no answer within ${ms / 1000} s`);
+    }, ms);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.end();
+      done(null);
+    });
+    socket.once("error", (err) => {
+      clearTimeout(timer);
+      done(err.message);
+    });
+  });
+  if (error)
+    throw new Error(
+      `--redis ${url}: cannot reach Redis (${error}); start one (redis-server) or check the URL`,
+    );
+}
+
 export interface SubmitOptions {
   redis: string;
   model: string;
@@ -66,6 +96,8 @@ export interface SubmitOptions {
   /** Tries per job before it is reported failed. */
   attempts?: number;
   quiet?: boolean;
+  /** How long to wait for Redis to answer at the start (default 10 s). */
+  connectMs?: number;
 }
 
 export interface SubmitSummary {
@@ -84,12 +116,15 @@ export async function submitPredictions(
   log: (line: string) => void = console.error,
 ): Promise<SubmitSummary> {
   const connection = redisConnection(o.redis);
+  await reachRedis(o.redis, connection, o.connectMs ?? 10_000);
   const queue = new Queue<PredictJob, PredictJobResult>(QUEUE_NAME, { connection });
   const events = new QueueEvents(QUEUE_NAME, { connection });
+  // Connection errors surface as the timeout below (and retries while running); not as crashes.
+  queue.on("error", () => {});
+  events.on("error", () => {});
   const batch = randomUUID();
   const attempts = o.attempts ?? 3;
   try {
-    await events.waitUntilReady();
     const ids = items.map((_, i) => `${batch}-${i}`);
     const labels = new Map(ids.map((id, i) => [id, itemLabel(items[i]!)]));
     const progress = new Progress({ total: items.length, label: "jobs", silent: o.quiet });

@@ -44,7 +44,15 @@ export async function startWorker(
   worker.on("active", (job) => log(`start ${job.id}`));
   worker.on("completed", (job) => log(`done ${job.id}`));
   worker.on("failed", (job, err) => log(`failed ${job?.id} (attempt ${job?.attemptsMade}): ${err.message}`));
-  worker.on("error", (err) => log(`worker: ${err.message}`));
+  // Redis away: the worker keeps trying (it may come back); say so once per distinct error.
+  let lastError = "";
+  worker.on("error", (err) => {
+    if (err.message !== lastError) log(`worker: ${err.message} (${o.redis}; retrying)`);
+    lastError = err.message;
+  });
+  worker.on("ready", () => {
+    lastError = "";
+  });
   await worker.waitUntilReady();
   log(`udeg worker on ${o.redis}, queue ${QUEUE_NAME}, ${o.concurrency} at a time on ${o.device}`);
   return worker;
@@ -58,9 +66,9 @@ export function addWorkerCommand(program: Command): void {
     )
     .requiredOption("--redis <url>", "the Redis server, e.g. redis://queue-host:6379")
     .option("--concurrency <n>", "jobs at a time (each in its own process)", positiveInt("--concurrency"), 1)
-    .option("--device <name>", DEVICE_HELP, deviceName("--device"), "cpu")
-    .action(async (f: WorkerOptions) => {
-      const worker = await startWorker(f);
+    .option("--device <name>", DEVICE_HELP, deviceName("--device"))
+    .action(async (f: Omit<WorkerOptions, "device"> & { device?: ExecutionProvider }) => {
+      const worker = await startWorker({ ...f, device: f.device ?? "cpu" });
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           console.error(`${signal}: finishing the jobs in hand, then stopping (again to stop now)`);

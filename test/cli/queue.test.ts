@@ -186,6 +186,19 @@ test("a DICOMweb study through a worker: one job per image series, the SEG store
   }
 });
 
+test("no Redis at the URL: a clear error, not a wait for ever", async () => {
+  const items = await planPredict(input);
+  await assert.rejects(
+    submitPredictions(items, {
+      redis: "redis://127.0.0.1:1",
+      model: run,
+      out: join(dir, "none"),
+      connectMs: 1000,
+    }),
+    /--redis redis:\/\/127\.0\.0\.1:1: cannot reach Redis \(connect ECONNREFUSED.*\); start one \(redis-server\) or check the URL/,
+  );
+});
+
 test("--shard K/N: the shards partition the inputs, and their union predicts what one run does", async () => {
   const items = await planPredict(input);
   const shards = [1, 2, 3].map((k) => shardOf(items, { k, n: 3 }));
