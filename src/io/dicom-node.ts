@@ -1,6 +1,6 @@
 // DICOM decoding in Node: the one place that hands decodeDicom Node's inflater (deflated transfer
 // syntax) and the codec modules from node_modules (the JPEG family, dicom-codecs.ts). Loading the
-// four codecs (three WASM instances) takes about 30 ms once per process; every later call reuses them.
+// four codecs (three WASM instances) takes 70-100 ms once per process (measured, 2 cores); every later call reuses them.
 import { createRequire } from "node:module";
 import { inflateRawSync } from "node:zlib";
 import { type DicomImage, decodeDicom } from "./dicom.js";
