@@ -98,6 +98,31 @@ test("two workers, one killed with SIGKILL mid-job: every job finishes, masks by
   stop(b.child);
 });
 
+test("Ctrl-C on a worker finishes the job in hand, then the worker stops", async () => {
+  const w = startWorker({ [DELAY_ENV]: "1500" });
+  await until("the worker", () => w.lines.some((l) => l.startsWith("udeg worker on")));
+  const one = join(dir, "one");
+  mkdirSync(one);
+  copyFileSync(join(input, "slice_030.png"), join(one, "slice_030.png"));
+  const submitted = predictOnQueue(
+    { model: run, input: one, out: join(dir, "ctrl-c"), redis: redis.url, quiet: true },
+    () => {},
+  );
+  await until("the job to start", () => w.lines.some((l) => l.startsWith("start ")));
+  const exited = new Promise<number | null>((r) => w.child.once("exit", (code) => r(code)));
+  w.child.kill("SIGINT");
+  assert.equal(await exited, 0, `the worker exits cleanly: ${w.lines.join(" | ")}`);
+  assert.ok(
+    w.lines.some((l) => l.startsWith("SIGINT: finishing")),
+    w.lines.join(" | "),
+  );
+  assert.ok(
+    w.lines.some((l) => l.startsWith("done ")),
+    `the job in hand was finished first: ${w.lines.join(" | ")}`,
+  );
+  assert.equal(await submitted, 0);
+});
+
 test("a Redis restart mid-run is survived by the workers and the submitter", async () => {
   const w = startWorker({ [DELAY_ENV]: "700" });
   await until("the worker", () => w.lines.some((l) => l.startsWith("udeg worker on")));
