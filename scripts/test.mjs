@@ -29,9 +29,6 @@ const args = [
   "tsx",
   "--test",
   "--test-concurrency=1",
-  // A failed assertion can leave a promise waiting on a server the test has stopped (a queue
-  // submitter, say): exit when the tests are done rather than hang until CI's time limit.
-  "--test-force-exit",
   "--test-reporter=spec",
   "--test-reporter-destination=stdout",
   "--test-reporter=./scripts/summary-reporter.mjs",
