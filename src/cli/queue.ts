@@ -160,13 +160,17 @@ export async function submitPredictions(
       })),
     );
     log(`queued ${items.length} job(s) on ${o.redis} (batch ${batch}); waiting for workers ...`);
-    // Events can be missed across a Redis restart: look at every job's state now and then too.
+    // Events can be missed across a Redis restart: after 2 s without one, look at every job's
+    // state. Only then: sweeping after every event would cost O(jobs^2) Redis calls.
     while (finished.size < ids.length) {
-      await new Promise<void>((r) => {
-        wake = r;
-        setTimeout(r, 2000);
+      const quiet = await new Promise<boolean>((r) => {
+        const timer = setTimeout(() => r(true), 2000);
+        wake = () => {
+          clearTimeout(timer);
+          r(false);
+        };
       });
-      if (finished.size < ids.length) for (const id of ids) await settle(id);
+      if (quiet) for (const id of ids) await settle(id);
     }
     progress.finish();
     return summary;
