@@ -224,11 +224,11 @@ export async function benchQuality(args: string[]): Promise<void> {
     "quality",
     `## Quality (\`npm run bench -- quality\`)
 
-${file.machine}. Every model trained in this run on the set's train split${seeds > 1 ? ` (the per-set tables: train seed 0; the last table: seeds 0-${seeds - 1})` : ""} (the best of ${epochs} epochs chosen on the val part:
+${file.machine}. Every model trained in this run on the set's train split (the best of ${epochs} epochs chosen on the val part:
 10 % of train held out, seeded, where the set has none), 128 px, batch 4, the same augmentation, and scored on the test split
 by udeg's metric code (\`udeg eval\`). udeg and its ablations: \`udeg train\`'s defaults from the bundled base (\`--base tiny\`).
 U-Net: bench/peer/unet.py (PyTorch ${"2-D U-Net, 4 poolings, conv-InstanceNorm-LeakyReLU x 2 per stage, Dice + CE, Adam"}),
-${Object.values(unet)[0]?.params ?? "?"} parameters, trained on udeg's very batches (bench/unet-peer.ts). Total ${round(minutes, 1)} min.
+${Object.values(unet)[0]?.params ?? "?"} parameters, trained on udeg's very batches (bench/unet-peer.ts). Total ${round(minutes, 1)} min.${seeds > 1 ? ` The per-set tables: train seed 0 (the demo's); the last: seeds 0-${seeds - 1}.` : ""}
 
 ${tables.join("\n\n")}${spreadTable}
 
