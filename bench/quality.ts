@@ -55,13 +55,13 @@ function row(m: Summary["mean"], seconds: number): Row {
 }
 
 /** Mean of metric `m` over rows that have it; null when none has. */
-function meanOf(rows: Row[], m: string): number | null {
+export function meanOf(rows: Row[], m: string): number | null {
   const v = rows.map((r) => r[m]).filter((x): x is number => typeof x === "number" && Number.isFinite(x));
   return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
 }
 
 /** Population standard deviation of metric `m` over rows (0 for one row). */
-function sdOf(rows: Row[], m: string): number | null {
+export function sdOf(rows: Row[], m: string): number | null {
   const mu = meanOf(rows, m);
   const v = rows.map((r) => r[m]).filter((x): x is number => typeof x === "number" && Number.isFinite(x));
   return mu === null ? null : Math.sqrt(v.reduce((a, x) => a + (x - mu) ** 2, 0) / v.length);
