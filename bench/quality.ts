@@ -11,7 +11,7 @@ import { openDataset } from "../src/data/index.js";
 import { writePhantomDataset } from "../src/data/phantoms/index.js";
 import { type DemoDataset, demoDatasets, reportMetrics } from "../src/demo/demo.js";
 import { evaluateRun } from "../src/eval/evaluate-run.js";
-import { dice, type Summary } from "../src/eval/metrics/index.js";
+import { dice, meanStd, type Summary } from "../src/eval/metrics/index.js";
 import { train } from "../src/train/trainer.js";
 import { type PresetName, resolveConfig } from "../src/udeg/config.js";
 import { exportWebModels } from "../src/udeg/export.js";
@@ -56,15 +56,12 @@ function row(m: Summary["mean"], seconds: number): Row {
 
 /** Mean of metric `m` over rows that have it; null when none has. */
 export function meanOf(rows: Row[], m: string): number | null {
-  const v = rows.map((r) => r[m]).filter((x): x is number => typeof x === "number" && Number.isFinite(x));
-  return v.length ? v.reduce((a, b) => a + b, 0) / v.length : null;
+  return meanStd(rows.map((r) => r[m] ?? null)).mean;
 }
 
 /** Population standard deviation of metric `m` over rows (0 for one row). */
 export function sdOf(rows: Row[], m: string): number | null {
-  const mu = meanOf(rows, m);
-  const v = rows.map((r) => r[m]).filter((x): x is number => typeof x === "number" && Number.isFinite(x));
-  return mu === null ? null : Math.sqrt(v.reduce((a, x) => a + (x - mu) ** 2, 0) / v.length);
+  return meanStd(rows.map((r) => r[m] ?? null)).std;
 }
 
 /** Every metric's mean over rows. */

@@ -86,6 +86,32 @@ export function conventionsOf(options: EvaluateOptions = {}): Conventions {
 }
 
 /**
+ * Mean and population standard deviation (numpy's default ddof = 0) of the values that are
+ * neither null nor NaN, and how many those are; mean and std are null when none is.
+ */
+export function meanStd(values: readonly (number | null)[]): {
+  mean: number | null;
+  std: number | null;
+  n: number;
+} {
+  let s = 0;
+  let n = 0;
+  for (const v of values) {
+    if (v === null || Number.isNaN(v)) continue;
+    s += v;
+    n++;
+  }
+  if (n === 0) return { mean: null, std: null, n };
+  const mean = s / n;
+  let ss = 0;
+  for (const v of values) {
+    if (v === null || Number.isNaN(v)) continue;
+    ss += (v - mean) * (v - mean);
+  }
+  return { mean, std: Math.sqrt(ss / n), n };
+}
+
+/**
  * Means (NaN/null skipped and counted), standard deviations and flag counts over per-image
  * results. `pooled` comes from SplitEvaluator, which keeps the pixel statistics needed for it.
  */
@@ -98,25 +124,9 @@ export function summarize(
   const nValid = {} as MetricCounts;
   const skipped = {} as MetricCounts;
   for (const m of METRIC_NAMES) {
-    let s = 0;
-    let k = 0;
-    for (const c of cases) {
-      const v = c[m];
-      if (v === null || Number.isNaN(v)) continue;
-      s += v;
-      k++;
-    }
-    const mu = k > 0 ? s / k : null;
-    let ss = 0;
-    if (mu !== null) {
-      for (const c of cases) {
-        const v = c[m];
-        if (v === null || Number.isNaN(v)) continue;
-        ss += (v - mu) * (v - mu);
-      }
-    }
+    const { mean: mu, std, n: k } = meanStd(cases.map((c) => c[m]));
     meanV[m] = mu;
-    stdV[m] = mu === null ? null : Math.sqrt(ss / k);
+    stdV[m] = std;
     nValid[m] = k;
     skipped[m] = cases.length - k;
   }
