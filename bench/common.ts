@@ -165,7 +165,12 @@ export function updateBenchmarksMd(name: string, body: string, file = "BENCHMARK
 /** A numeric `--name=value` flag of a benchmark. */
 export function flag(args: string[], name: string, dflt: number): number {
   const a = args.find((x) => x.startsWith(`--${name}=`));
-  return a ? Number(a.split("=")[1]) : dflt;
+  if (!a) return dflt;
+  // Every such flag is a count; a typo must stop the benchmark, not run it with NaN and
+  // overwrite BENCHMARKS.md with empty tables.
+  const v = Number(a.split("=")[1]);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`${a}: give a whole number (e.g. --${name}=${dflt})`);
+  return v;
 }
 
 /** The split export in `dir` (exportWebModels) in onnxruntime-node, through the web viewer's code. */
