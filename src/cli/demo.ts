@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { DEFAULT_DEMO, runDemo } from "../demo/demo.js";
 import { DEFAULT_PRETRAIN, type PretrainOptions, pretrain } from "../train/pretrain.js";
 import type { PresetName } from "../udeg/config.js";
-import { integer, nonNegativeNumber, positiveInt } from "./parse.js";
+import { integer, nonNegativeNumber, positiveInt, probability } from "./parse.js";
 
 export function addDemoCommands(program: Command): void {
   program
@@ -66,6 +66,12 @@ export function addDemoCommands(program: Command): void {
     .option("--patch-size <n>", "ViT patch size", positiveInt("--patch-size"), DEFAULT_PRETRAIN.patchSize)
     .option("--width <n>", "ViT width (embedding dimension)", positiveInt("--width"), DEFAULT_PRETRAIN.width)
     .option("--depth <n>", "ViT blocks", positiveInt("--depth"), DEFAULT_PRETRAIN.depth)
+    .option(
+      "--rims <p>",
+      "share of shapes whose mask holds a rim past their edge (a mask that ends past the strongest edge)",
+      probability("--rims"),
+      DEFAULT_PRETRAIN.rims,
+    )
     .option(
       "--init <dir>",
       "continue from this base folder (its architecture; every weight trains) instead of from scratch",

@@ -45,6 +45,15 @@ export function nonNegativeNumber(flag: string): (v: string) => number {
   };
 }
 
+export function probability(flag: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!(n >= 0 && n <= 1) || v.trim() === "")
+      throw new Error(`${flag} must be a number in [0, 1], got "${v}"`);
+    return n;
+  };
+}
+
 export const DEVICE_HELP = "cpu | webgpu | cuda (default cpu; `udeg doctor` says which work here)";
 
 /** `--shard K/N` (1-based K). */

@@ -27,6 +27,8 @@ export interface PretrainOptions {
   patchSize: number;
   width: number;
   depth: number;
+  /** The share of shapes phantoms whose mask holds a labelled rim (ShapesOptions.rims). */
+  rims: number;
   /** Start from this base folder's weights and architecture instead of from scratch. */
   init: string | null;
   log: (line: string) => void;
@@ -47,6 +49,9 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
   patchSize: 8,
   width: 96,
   depth: 4,
+  // Rims: the base had only seen masks that end at the strongest intensity edge, and on the ITK
+  // brain a fine-tuned udeg stopped there, missing the CSF rim the skull-strip mask includes.
+  rims: 0.5,
   init: null,
   progress: true,
 };
@@ -55,7 +60,13 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
  * One dataset folder holding several phantom kinds: each kind's files go into the same
  * images/ and masks/ (their names start with the kind), and the splits are merged.
  */
-function phantomMix(dir: string, kinds: readonly PhantomKind[], count: number, seed: number): void {
+function phantomMix(
+  dir: string,
+  kinds: readonly PhantomKind[],
+  count: number,
+  seed: number,
+  rims: number,
+): void {
   const merged = { train: [] as string[], val: [] as string[], test: [] as string[] };
   kinds.forEach((kind, i) => {
     writePhantomDataset(dir, kind, {
@@ -63,6 +74,7 @@ function phantomMix(dir: string, kinds: readonly PhantomKind[], count: number, s
       size: 128,
       seed: seed * 100 + i,
       difficulty: PRETRAIN_DIFFICULTY,
+      ...(kind === "shapes" ? { generator: { rims } } : {}),
     });
     const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8")) as typeof merged;
     for (const part of ["train", "val", "test"] as const) merged[part].push(...split[part]);
@@ -74,7 +86,7 @@ function phantomMix(dir: string, kinds: readonly PhantomKind[], count: number, s
 export function pretrainCommand(o: Omit<PretrainOptions, "log" | "progress" | "out">): string {
   return (
     `udeg pretrain --seed ${o.seed} --count ${o.count} --epochs ${o.epochs} --patience ${o.patience}` +
-    ` --minutes ${o.minutes} ` +
+    ` --minutes ${o.minutes} --rims ${o.rims} ` +
     (o.init ? `--init ${o.init}` : `--patch-size ${o.patchSize} --width ${o.width} --depth ${o.depth}`)
   );
 }
@@ -85,7 +97,7 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
   try {
     const data = join(work, "data");
     o.log(`generating ${o.count} phantoms each of ${PRETRAIN_KINDS.join(", ")} ...`);
-    phantomMix(data, PRETRAIN_KINDS, o.count, o.seed);
+    phantomMix(data, PRETRAIN_KINDS, o.count, o.seed, o.rims);
     // Heads of 24 (the bundled base: 96 = 4 x 24) or else of 32 channels.
     const heads = o.width % 24 === 0 ? o.width / 24 : o.width % 32 === 0 ? o.width / 32 : 1;
     const config = resolveConfig({
@@ -118,7 +130,8 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
     const minutes = (performance.now() - t0) / 60000;
     const sitting =
       `phantoms: ${o.count} each of ${PRETRAIN_KINDS.join(", ")}, 128 px, difficulty ` +
-      `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms, seed ${o.seed}), split 70/10/20`;
+      `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms, seed ${o.seed}), shapes with labelled rims ` +
+      `p ${o.rims}, split 70/10/20`;
     // A continued base records every sitting: the commands, data, steps and minutes add up.
     const before = o.init ? readBaseManifest(o.init) : null;
     const manifest = exportBase(run, o.out, {

@@ -152,6 +152,7 @@ describe("phantoms: every kind", () => {
       ["endoscopy", { seed: 1, size: 8 }, /size/],
       ["shapes", { seed: Number.NaN }, /seed/],
       ["shapes", { seed: 1, maxShapes: 0 }, /maxShapes/],
+      ["shapes", { seed: 1, rims: 1.5 }, /rims/],
     ];
     for (const [kind, opts, re] of bad) {
       assert.throws(
@@ -289,6 +290,52 @@ describe("phantoms: shapes", () => {
     const one = shapes({ seed: 4, maxShapes: 1, kinds: ["rectangle"] });
     assert.equal(one.meta.shapes.length, 1);
     assert.equal(one.meta.shapes[0]!.kind, "rectangle");
+  });
+
+  test("rims: the mask ends 1-4 px past the shape's edge, over a band of its own colour; 0 changes nothing", () => {
+    for (let seed = 0; seed < 6; seed++) {
+      const plain = shapes({ seed, maxShapes: 1, kinds: ["ellipse"], difficulty: 0.2 });
+      assert.deepEqual(shapes({ seed, maxShapes: 1, kinds: ["ellipse"], difficulty: 0.2, rims: 0 }), plain);
+      const rimmed = shapes({ seed, maxShapes: 1, kinds: ["ellipse"], difficulty: 0.2, rims: 1 });
+      const { rx, ry, rim } = rimmed.meta.shapes[0]!;
+      assert.ok(rim >= 1 && rim <= 4, `rim ${rim}`);
+      assert.equal(plain.meta.shapes[0]!.rim, 0);
+      // The added mask is a ring of about the perimeter times the rim's width (Ramanujan's
+      // perimeter; clipping at the border only shrinks it).
+      let inPlain = 0;
+      let added = 0;
+      let changedOutsideMask = 0;
+      let ringChange = 0;
+      const n = plain.mask.data.length;
+      for (let i = 0; i < n; i++) {
+        inPlain += plain.mask.data[i]!;
+        if (plain.mask.data[i]) assert.equal(rimmed.mask.data[i], 1, "the rim's mask holds the shape's");
+        else if (rimmed.mask.data[i]) {
+          added++;
+          for (let c = 0; c < 3; c++)
+            ringChange += Math.abs(rimmed.image.data[c * n + i]! - plain.image.data[c * n + i]!) / 3;
+        }
+      }
+      const perimeter = Math.PI * (3 * (rx + ry) - Math.sqrt((3 * rx + ry) * (rx + 3 * ry)));
+      assert.ok(
+        added > 0.5 * perimeter * rim && added < 1.3 * perimeter * rim + 8,
+        `seed ${seed}: ${added} px added, perimeter ${perimeter.toFixed(0)} x rim ${rim.toFixed(1)}`,
+      );
+      assert.ok(inPlain > 0);
+      // The band is painted in its own colour, and nothing far outside it changes.
+      assert.ok(ringChange / added > 3, `seed ${seed}: mean change on the rim ${ringChange / added}`);
+      for (let i = 0; i < n; i++) {
+        const y = Math.floor(i / 128);
+        const x = i % 128;
+        const { cx, cy } = rimmed.meta.shapes[0]!;
+        const r = Math.hypot(x + 0.5 - cx, y + 0.5 - cy);
+        if (r > Math.max(rx, ry) + rim + 6) {
+          for (let c = 0; c < 3; c++)
+            if (rimmed.image.data[c * n + i] !== plain.image.data[c * n + i]) changedOutsideMask++;
+        }
+      }
+      assert.equal(changedOutsideMask, 0, `seed ${seed}`);
+    }
   });
 });
 

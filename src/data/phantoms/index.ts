@@ -65,8 +65,10 @@ export function generatePhantom<K extends PhantomKind>(
   }
 }
 
-export interface PhantomDatasetOptions {
+export interface PhantomDatasetOptions<K extends PhantomKind = PhantomKind> {
   count: number;
+  /** The kind's own knobs (e.g. shapes' rims), passed to every sample's generator. */
+  generator?: Omit<PhantomOptionsByKind[K], "seed" | "size" | "difficulty">;
   /** Default 128. */
   size?: number;
   /** Default 0. Sample i uses seed hashSeed(seed, kind, i); the split uses `seed`. */
@@ -108,10 +110,10 @@ export function encodePhantomPngs(p: Phantom<unknown>): { image: Uint8Array; mas
  * Synchronous (a few ms per 128 px sample). Files of the same names are overwritten; other
  * files in DIR are left alone. Returns the sample names (without extension), in index order.
  */
-export function writePhantomDataset(
+export function writePhantomDataset<K extends PhantomKind>(
   dir: string,
-  kind: PhantomKind,
-  options: PhantomDatasetOptions,
+  kind: K,
+  options: PhantomDatasetOptions<K>,
 ): string[] {
   const { count } = options;
   const size = options.size ?? 128;
@@ -139,7 +141,12 @@ export function writePhantomDataset(
       typeof difficulty === "number"
         ? difficulty
         : difficulty[0] + (difficulty[1] - difficulty[0]) * new Rng(sampleSeed, "difficulty").next();
-    const p = generatePhantom(kind, { seed: sampleSeed, size, difficulty: d });
+    const p = generatePhantom(kind, {
+      ...options.generator,
+      seed: sampleSeed,
+      size,
+      difficulty: d,
+    } as PhantomOptionsByKind[K]);
     const png = encodePhantomPngs(p);
     writeFileSync(join(dir, "images", `${name}.png`), png.image);
     writeFileSync(join(dir, "masks", `${name}.png`), png.mask);
@@ -147,7 +154,7 @@ export function writePhantomDataset(
   writeFileSync(join(dir, "split.json"), `${JSON.stringify(split, null, 1)}\n`);
   writeFileSync(
     join(dir, "phantoms.json"),
-    `${JSON.stringify({ generator: "udeg src/data/phantoms", kind, count, size, seed, difficulty, split: fractions, names }, null, 1)}\n`,
+    `${JSON.stringify({ generator: "udeg src/data/phantoms", kind, count, size, seed, difficulty, options: options.generator ?? {}, split: fractions, names }, null, 1)}\n`,
   );
   return names;
 }

@@ -11,6 +11,7 @@ import type { Phantom, ShapesMeta, ShapesOptions } from "./types.js";
 export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
   const { seed, size: S, difficulty: d } = checkOptions("shapes", options);
   const maxShapes = options.maxShapes ?? 3;
+  const rims = options.rims ?? 0;
   const kinds = options.kinds ?? (["ellipse", "rectangle", "blob"] as const);
   if (!Number.isInteger(maxShapes) || maxShapes < 1) {
     throw new DatasetError(
@@ -19,10 +20,19 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
       `maxShapes must be an integer >= 1, got ${maxShapes}`,
     );
   }
+  if (!(rims >= 0 && rims <= 1)) {
+    throw new DatasetError(
+      "(phantoms: shapes)",
+      "bad-argument",
+      `rims must be a probability in [0, 1], got ${rims}`,
+    );
+  }
   if (kinds.length === 0) {
     throw new DatasetError("(phantoms: shapes)", "bad-argument", "kinds must name at least one shape kind");
   }
   const rng = new Rng(seed, "shapes");
+  // Rims draw from their own stream, so that rims: 0 leaves every other draw where it was.
+  const rimRng = new Rng(seed, "shapes-rim");
   const n = S * S;
   const px = S / 128;
 
@@ -94,7 +104,8 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
     const cy = S * rng.uniform(0.2, 0.8);
     const rot = rng.uniform(0, Math.PI);
     const irregular = rng.uniform(0.3, 1);
-    placed.push({ kind, cx, cy, rx, ry, rotation: rot });
+    const rim = rimRng.next() < rims ? rimRng.uniform(1, 4) * px : 0;
+    placed.push({ kind, cx, cy, rx, ry, rotation: rot, rim });
     // Fill: a colour away from the background mean, with its own texture and shading.
     let dir = [rng.normal(), rng.normal(), rng.normal()];
     const dn = Math.hypot(dir[0]!, dir[1]!, dir[2]!) || 1;
@@ -114,6 +125,12 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
       if (dist(other) > dist(full)) full = other;
     }
     const fill = full.map((v, c) => bgMean[c]! + contrast * (v - bgMean[c]!));
+    // The rim's colour: mostly on the far side of the background from the fill (a dark CSF rim
+    // around bright tissue), so the inner edge, not the mask's, is the strong one.
+    const fillLum = (fill[0]! + fill[1]! + fill[2]!) / 3;
+    const rimSign = (fillLum >= bgLum ? -1 : 1) * (rimRng.next() < 0.7 ? 1 : -1);
+    const rimMag = rimRng.uniform(30, 80);
+    const rimColour = bgMean.map((m) => Math.max(5, Math.min(250, m + contrast * rimSign * rimMag)));
     const texture = fractalImage(rng, S, S, rng.uniform(2, 10) * px, 2);
     const texAmp = rng.uniform(2, 15);
     const shade = rng.uniform(0, 0.25);
@@ -131,14 +148,21 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
         randomBlob(rng, cx, cy, rx, ry, rot, kind === "blob" ? irregular : 0),
         S,
         S,
-        edge + 2,
+        edge + 2 + rim,
       ).sd;
     }
     for (let y = 0; y < S; y++) {
       for (let x = 0; x < S; x++) {
         const i = y * S + x;
         const s = sd[i]!;
-        if (s < 0) mask[i] = 1;
+        if (s < rim) mask[i] = 1;
+        if (rim > 0) {
+          const band = smoothstep(edge, -edge, s - rim);
+          for (let c = 0; c < 3; c++) {
+            const j = c * n + i;
+            if (band > 0) rgb[j] = rgb[j]! * (1 - band) + (rimColour[c]! + texAmp * texture[i]!) * band;
+          }
+        }
         const alpha = smoothstep(edge, -edge, s);
         if (alpha <= 0) continue;
         const lit =

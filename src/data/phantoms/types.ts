@@ -107,12 +107,28 @@ export interface ShapesOptions extends PhantomOptions {
   maxShapes?: number;
   /** Which shapes to draw. Default all three kinds. */
   kinds?: readonly ShapeKind[];
+  /**
+   * Probability that a shape gets a labelled rim: a band 1-4 px wide of its own colour around
+   * the shape and inside its mask, so the mask ends past the strongest intensity edge (as a
+   * skull-strip mask holds the dark CSF around the brain, or an organ mask its capsule).
+   * Default 0. Rims draw from their own random stream: 0 gives the same bytes as before rims.
+   */
+  rims?: number;
 }
 
 export interface ShapesMeta extends CommonMeta {
   kind: "shapes";
   background: "noise" | "gradient" | "stripes" | "patches";
-  shapes: { kind: ShapeKind; cx: number; cy: number; rx: number; ry: number; rotation: number }[];
+  shapes: {
+    kind: ShapeKind;
+    cx: number;
+    cy: number;
+    rx: number;
+    ry: number;
+    rotation: number;
+    /** Width of the labelled rim in pixels; 0: none (the mask ends at the shape's edge). */
+    rim: number;
+  }[];
   /** Colour distance scale between shapes and background, 0..1. */
   contrast: number;
   noise: number;
