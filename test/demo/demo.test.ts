@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { probability } from "../../src/cli/parse.js";
 import { DEFAULT_DEMO, runDemo, unetReference } from "../../src/demo/demo.js";
 import { readSafetensors, toFloat32 } from "../../src/io/index.js";
 import { DEFAULT_PRETRAIN, pretrain } from "../../src/train/pretrain.js";
@@ -58,11 +59,16 @@ test("udeg pretrain writes a base (weights, config, manifest) that --base can ad
     seed: 3,
     count: 12,
     epochs: 1,
+    rims: 0.5,
     progress: false,
     log: () => {},
   });
   for (const f of Object.keys(BASE_FILES) as BaseFile[]) assert.ok(existsSync(basePath(dir, f)), f);
-  assert.match(manifest.command, /udeg pretrain --seed 3 --count 12 --epochs 1/);
+  assert.match(manifest.command, /udeg pretrain --seed 3 --count 12 --epochs 1 .*--rims 0.5 /);
+  assert.match(manifest.data, /shapes with labelled rims p 0.5/);
+  assert.throws(() => probability("--rims")("1.5"), /--rims must be a number in \[0, 1\], got "1.5"/);
+  assert.throws(() => probability("--rims")(""), /--rims/);
+  assert.equal(probability("--rims")("0"), 0);
   assert.equal(manifest.sha256.length, 64);
   const data = sliceDataset({ train: ["slice_020", "slice_030"], val: ["slice_040"] });
   const config = resolveConfig({
