@@ -134,8 +134,8 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
     const minutes = (performance.now() - t0) / 60000;
     const sitting =
       `phantoms: ${o.count} each of ${PRETRAIN_KINDS.join(", ")}, 128 px, difficulty ` +
-      `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms, seed ${o.seed}), shapes with labelled rims ` +
-      `p ${o.rims}, split 70/10/20`;
+      `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms, seed ${o.seed}), ` +
+      `${o.rims > 0 ? `shapes with labelled rims p ${o.rims}, ` : ""}split 70/10/20`;
     // A continued base records every sitting: the commands, data, steps and minutes add up.
     const before = o.init ? readBaseManifest(o.init) : null;
     const manifest = exportBase(run, o.out, {

@@ -91,6 +91,8 @@ test("udeg pretrain writes a base (weights, config, manifest) that --base can ad
     log: () => {},
   });
   assert.match(continued.command, /--seed 3 .*; then udeg pretrain --seed 4 .*--init /);
+  assert.match(continued.command, /; then udeg pretrain --seed 4 .*--rims 0 /);
+  assert.doesNotMatch(continued.data.split("; then ")[1]!, /rims/, "a sitting without rims says none");
   assert.equal(continued.steps, manifest.steps + 6, "36 phantoms, 70 % train, batch 4: 6 more steps");
   assert.deepEqual(
     readFileSync(basePath(next, "samConfig"), "utf8"),

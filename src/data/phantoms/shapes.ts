@@ -158,9 +158,11 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
         if (s < rim) mask[i] = 1;
         if (rim > 0) {
           const band = smoothstep(edge, -edge, s - rim);
-          for (let c = 0; c < 3; c++) {
-            const j = c * n + i;
-            if (band > 0) rgb[j] = rgb[j]! * (1 - band) + (rimColour[c]! + texAmp * texture[i]!) * band;
+          if (band > 0) {
+            for (let c = 0; c < 3; c++) {
+              const j = c * n + i;
+              rgb[j] = rgb[j]! * (1 - band) + (rimColour[c]! + texAmp * texture[i]!) * band;
+            }
           }
         }
         const alpha = smoothstep(edge, -edge, s);
