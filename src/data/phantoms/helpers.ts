@@ -25,6 +25,13 @@ export function angleDiff(a: number, b: number): number {
   return d;
 }
 
+/** A generator option that must lie in 0..1 (a difficulty, a probability). */
+export function checkUnit(where: string, name: string, value: number): void {
+  if (!(value >= 0 && value <= 1)) {
+    throw new DatasetError(where, "bad-argument", `${name} must be in 0..1, got ${value}`);
+  }
+}
+
 export function checkOptions(
   what: string,
   o: PhantomOptions,
@@ -38,9 +45,7 @@ export function checkOptions(
   if (!Number.isInteger(size) || size < 16 || size > 8192) {
     throw new DatasetError(where, "bad-argument", `size must be an integer 16..8192, got ${size}`);
   }
-  if (!(difficulty >= 0 && difficulty <= 1)) {
-    throw new DatasetError(where, "bad-argument", `difficulty must be in 0..1, got ${difficulty}`);
-  }
+  checkUnit(where, "difficulty", difficulty);
   return { seed: o.seed, size, difficulty };
 }
 

@@ -3,7 +3,7 @@
 import { Rng } from "../../engine/random.js";
 import { DatasetError } from "../errors.js";
 import { randomBlob, rasterBlob, rectSd } from "./blobs.js";
-import { checkOptions, clamp01, finish, fraction, lerp, smoothstep, TAU } from "./helpers.js";
+import { checkOptions, checkUnit, clamp01, finish, fraction, lerp, smoothstep, TAU } from "./helpers.js";
 import { blur, fractalImage } from "./noise.js";
 import type { Phantom, ShapesMeta, ShapesOptions } from "./types.js";
 
@@ -20,13 +20,7 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
       `maxShapes must be an integer >= 1, got ${maxShapes}`,
     );
   }
-  if (!(rims >= 0 && rims <= 1)) {
-    throw new DatasetError(
-      "(phantoms: shapes)",
-      "bad-argument",
-      `rims must be a probability in [0, 1], got ${rims}`,
-    );
-  }
+  checkUnit("(phantoms: shapes)", "rims (a probability)", rims);
   if (kinds.length === 0) {
     throw new DatasetError("(phantoms: shapes)", "bad-argument", "kinds must name at least one shape kind");
   }
