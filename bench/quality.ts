@@ -11,7 +11,7 @@ import { openDataset } from "../src/data/index.js";
 import { writePhantomDataset } from "../src/data/phantoms/index.js";
 import { type DemoDataset, demoDatasets, reportMetrics } from "../src/demo/demo.js";
 import { evaluateRun } from "../src/eval/evaluate-run.js";
-import { dice, meanStd, type Summary } from "../src/eval/metrics/index.js";
+import { type CaseResult, dice, meanStd, type Summary } from "../src/eval/metrics/index.js";
 import { train } from "../src/train/trainer.js";
 import { type PresetName, resolveConfig } from "../src/udeg/config.js";
 import { exportWebModels } from "../src/udeg/export.js";
@@ -98,6 +98,8 @@ export async function benchQuality(args: string[]): Promise<void> {
   // Seed 0 gives every row of the tables (the demo trains with seed 0 and shows those rows);
   // seeds 1..N-1 retrain udeg and the U-Net only, for the spread that one seed hides.
   const spread: Record<string, Record<"udeg" | "unet", Row[]>> = {};
+  // Seed 0's per-image scores of udeg and the U-Net: where each one loses its Dice.
+  const perImage: Record<string, Partial<Record<"udeg" | "unet", CaseResult[]>>> = {};
   for (const set of datasets(root)) {
     results[set.slug] = {};
     spread[set.slug] = { udeg: [], unet: [] };
@@ -117,6 +119,7 @@ export async function benchQuality(args: string[]): Promise<void> {
         );
         const r = row(summary.mean, s.seconds);
         if (seed === 0) results[set.slug]![preset] = r;
+        if (seed === 0 && preset === "udeg") perImage[set.slug] = { udeg: summary.per_image };
         if (preset === "udeg") spread[set.slug]!.udeg.push(r);
         console.error(`  ${JSON.stringify(r)}`);
         if (preset === "udeg" && seed === 0 && set.slug === "itk-brain")
@@ -130,6 +133,7 @@ export async function benchQuality(args: string[]): Promise<void> {
         if (seed === 0) {
           results[set.slug]!.unet = scored;
           unet[set.slug] = { params: r.params, best_epoch: r.bestEpoch, val_dice: r.bestValDice };
+          perImage[set.slug] = { ...perImage[set.slug], unet: r.summary.per_image };
         }
         spread[set.slug]!.unet.push(scored);
         console.error(`  ${JSON.stringify(scored)}`);
@@ -186,6 +190,22 @@ export async function benchQuality(args: string[]): Promise<void> {
         ),
       ]),
     ),
+    per_image: Object.fromEntries(
+      Object.entries(perImage).map(([set, byModel]) => [
+        set,
+        Object.fromEntries(
+          Object.entries(byModel).map(([model, cases]) => [
+            model,
+            cases.map((c) => ({
+              id: c.id,
+              dice: c.dice,
+              sensitivity: c.sensitivity,
+              precision: c.precision,
+            })),
+          ]),
+        ),
+      ]),
+    ),
     clicks: Object.fromEntries(clicks.map((d, n) => [`dice_${n}_clicks`, d])),
     epochs,
     image_size: 128,
@@ -199,9 +219,9 @@ export async function benchQuality(args: string[]): Promise<void> {
   const tables = Object.entries(results).map(([slug, rows]) => {
     const lines = Object.entries(rows).map(
       ([name, r]) =>
-        `| ${name === "unet" ? "U-Net (PyTorch peer)" : name} | ${f(r.dice)} | ${f(r.hd95, 2)} | ${f(r.assd, 2)} | ${f(r.bf1, 3)} | ${f(r.bf2, 3)} | ${f(r.auroc_u, 3)} | ${f(r.ece)} | ${r.train_seconds} |`,
+        `| ${name === "unet" ? "U-Net (PyTorch peer)" : name} | ${f(r.dice)} | ${f(r.sensitivity, 3)} | ${f(r.precision, 3)} | ${f(r.hd95, 2)} | ${f(r.assd, 2)} | ${f(r.bf1, 3)} | ${f(r.bf2, 3)} | ${f(r.auroc_u, 3)} | ${f(r.ece)} | ${r.train_seconds} |`,
     );
-    return `### ${slug}\n\n| model | Dice | HD95 (px) | ASSD (px) | BF@1px | BF@2px | AUROC(u) | ECE | train (s) |\n|---|---|---|---|---|---|---|---|---|\n${lines.join("\n")}`;
+    return `### ${slug}\n\n| model | Dice | sensitivity | precision | HD95 (px) | ASSD (px) | BF@1px | BF@2px | AUROC(u) | ECE | train (s) |\n|---|---|---|---|---|---|---|---|---|---|---|\n${lines.join("\n")}`;
   });
   const mark = (ok: boolean) => (ok ? "met" : "**not met**");
   const perSeed = (rows: Row[], m: string, d: number) => rows.map((r) => f(r[m], d)).join(", ");
@@ -217,6 +237,7 @@ export async function benchQuality(args: string[]): Promise<void> {
     seeds > 1
       ? `\n\n### Over ${seeds} training seeds (0-${seeds - 1}): udeg and the U-Net; the targets use these means\n\n| set | model | Dice mean ± sd | Dice per seed | HD95 mean | BF@1px mean | AUROC(u) mean |\n|---|---|---|---|---|---|---|\n${spreadLines.join("\n")}`
       : "";
+  const hardest = hardestImages(perImage, 4, f);
   updateBenchmarksMd(
     "quality",
     `## Quality (\`npm run bench -- quality\`)
@@ -227,7 +248,7 @@ by udeg's metric code (\`udeg eval\`). udeg and its ablations: \`udeg train\`'s 
 U-Net: bench/peer/unet.py (PyTorch ${"2-D U-Net, 4 poolings, conv-InstanceNorm-LeakyReLU x 2 per stage, Dice + CE, Adam"}),
 ${Object.values(unet)[0]?.params ?? "?"} parameters, trained on udeg's very batches (bench/unet-peer.ts). Total ${round(minutes, 1)} min.${seeds > 1 ? ` The per-set tables: train seed 0 (the demo's); the last: seeds 0-${seeds - 1}.` : ""}
 
-${tables.join("\n\n")}${spreadTable}
+${tables.join("\n\n")}${spreadTable}${hardest}
 
 Clicks (the web viewer's refinement, through the split ONNX export in onnxruntime-node), brain test Dice after n clicks,
 each at the centre of the largest error: ${clicks.map((d, n) => `${n}: ${f(d)}`).join(", ")}.
@@ -237,4 +258,31 @@ Targets (issue 11): ${Object.entries(targets)
       .join("; ")}. Date: ${file.date}.`,
   );
   console.log(JSON.stringify(file, null, 2));
+}
+
+/**
+ * Per set, the `count` test images with the lowest Dice of udeg and the U-Net together (seed 0):
+ * whether both miss the same images, and whether a Dice is lost to missed foreground (low
+ * sensitivity) or to added foreground (low precision).
+ */
+export function hardestImages(
+  perImage: Record<string, Partial<Record<"udeg" | "unet", CaseResult[]>>>,
+  count: number,
+  f: (v: number | null | undefined, d?: number) => string,
+): string {
+  const lines = Object.entries(perImage).flatMap(([slug, { udeg, unet }]) => {
+    if (!udeg || !unet) return [];
+    const byId = new Map(unet.map((c) => [c.id, c]));
+    return udeg
+      .map((u) => ({ u, n: byId.get(u.id) }))
+      .filter((p): p is { u: CaseResult; n: CaseResult } => p.n !== undefined)
+      .sort((a, b) => a.u.dice + a.n.dice - (b.u.dice + b.n.dice))
+      .slice(0, count)
+      .map(
+        ({ u, n }) =>
+          `| ${slug} | ${u.id} | ${f(u.dice, 3)} | ${f(u.sensitivity, 3)} | ${f(u.precision, 3)} | ${f(n.dice, 3)} | ${f(n.sensitivity, 3)} | ${f(n.precision, 3)} |`,
+      );
+  });
+  if (lines.length === 0) return "";
+  return `\n\n### The hardest test images (seed 0): the ${count} per set with the lowest Dice of udeg and the U-Net together\n\n| set | image | udeg Dice | udeg sensitivity | udeg precision | U-Net Dice | U-Net sensitivity | U-Net precision |\n|---|---|---|---|---|---|---|---|\n${lines.join("\n")}`;
 }

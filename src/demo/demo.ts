@@ -10,7 +10,7 @@ import { writePhantomDataset } from "../data/phantoms/index.js";
 import { evaluateRun } from "../eval/evaluate-run.js";
 import type { Summary } from "../eval/metrics/index.js";
 import type { DemoReport, ReportDomain, ReportExample, ReportRun } from "../eval/report.js";
-import { writeReport } from "../eval/report.js";
+import { REPORT_METRICS, writeReport } from "../eval/report.js";
 import { packageAsset, packageRoot } from "../io/package-files.js";
 import { train } from "../train/trainer.js";
 import { ConfigError, type PresetName, resolveConfig } from "../udeg/config.js";
@@ -137,17 +137,7 @@ async function examplesOf(runDir: string, data: string, count: number): Promise<
 
 /** The metrics the report (and the quality benchmark) shows, from an evaluation's means. */
 export function reportMetrics(m: Summary["mean"]): ReportRun["metrics"] {
-  return {
-    dice: m.dice,
-    iou: m.iou,
-    hd95: m.hd95,
-    assd: m.assd,
-    bf1: m.bf1,
-    bf2: m.bf2,
-    ece: m.ece,
-    auroc_u: m.auroc_u,
-    ueo: m.ueo,
-  };
+  return Object.fromEntries(REPORT_METRICS.map((k) => [k, m[k]])) as ReportRun["metrics"];
 }
 
 /**
@@ -167,17 +157,7 @@ export function unetReference(
   const metric = (k: string) => (typeof r[k] === "number" ? (r[k] as number) : null);
   return {
     preset: "U-Net (peer)",
-    metrics: {
-      dice: metric("dice"),
-      iou: metric("iou"),
-      hd95: metric("hd95"),
-      assd: metric("assd"),
-      bf1: metric("bf1"),
-      bf2: metric("bf2"),
-      ece: metric("ece"),
-      auroc_u: metric("auroc_u"),
-      ueo: metric("ueo"),
-    },
+    metrics: Object.fromEntries(REPORT_METRICS.map((k) => [k, metric(k)])) as ReportRun["metrics"],
     lossCurve: [],
     valCurve: [],
     seconds: metric("train_seconds") ?? Number.NaN,

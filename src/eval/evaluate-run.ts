@@ -89,7 +89,8 @@ export async function evaluateRun(
   const m = summary.mean;
   const f = (v: number | null | undefined) => (v === null || v === undefined ? "n/a" : v.toFixed(4));
   log(
-    `${part} (${summary.n_images} images): Dice ${f(m.dice)}  IoU ${f(m.iou)}  HD95 ${f(m.hd95)}  ASSD ${f(m.assd)}  ` +
+    `${part} (${summary.n_images} images): Dice ${f(m.dice)}  IoU ${f(m.iou)}  ` +
+      `sensitivity ${f(m.sensitivity)}  precision ${f(m.precision)}  HD95 ${f(m.hd95)}  ASSD ${f(m.assd)}  ` +
       `BF@1px ${f(m.bf1)}  BF@2px ${f(m.bf2)}  ECE ${f(m.ece)}  AUROC(u) ${f(m.auroc_u)}  UEO ${f(m.ueo)}`,
   );
   log(`metrics in ${files.json}, ${files.csv}, ${files.md}`);

@@ -52,20 +52,26 @@ export interface ReportExample {
   uncertainty: Float32Array | ArrayLike<number>;
 }
 
+/** The metrics a report's table shows for each run (all of `udeg eval`'s but UEO's threshold). */
+export const REPORT_METRICS = [
+  "dice",
+  "iou",
+  "sensitivity",
+  "precision",
+  "hd95",
+  "assd",
+  "bf1",
+  "bf2",
+  "ece",
+  "auroc_u",
+  "ueo",
+] as const;
+export type ReportMetric = (typeof REPORT_METRICS)[number];
+
 export interface ReportRun {
   /** "udeg" | "samed" | "no-edge" | "no-evidential" | ... */
   preset: string;
-  metrics: {
-    dice: number | null;
-    iou: number | null;
-    hd95: number | null;
-    assd: number | null;
-    bf1: number | null;
-    bf2: number | null;
-    ece: number | null;
-    auroc_u: number | null;
-    ueo: number | null;
-  };
+  metrics: Record<ReportMetric, number | null>;
   lossCurve: { step: number; loss: number }[];
   valCurve: { epoch: number; dice: number }[];
   /** Training time. */
@@ -206,6 +212,20 @@ interface Column {
 const COLUMNS: Column[] = [
   { key: "dice", label: "Dice", better: "higher", digits: 3, help: "overlap with the ground truth, 0..1" },
   { key: "iou", label: "IoU", better: "higher", digits: 3, help: "intersection over union, 0..1" },
+  {
+    key: "sensitivity",
+    label: "Sensitivity",
+    better: "higher",
+    digits: 3,
+    help: "share of the true foreground found, 0..1 (low: under-segmented)",
+  },
+  {
+    key: "precision",
+    label: "Precision",
+    better: "higher",
+    digits: 3,
+    help: "share of the predicted foreground that is right, 0..1 (low: over-segmented)",
+  },
   {
     key: "hd95",
     label: "HD95",

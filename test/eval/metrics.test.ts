@@ -184,6 +184,20 @@ describe("dice and iou", () => {
     );
   });
 
+  test("sensitivity and precision say which side lost the Dice", () => {
+    // pred = rows 0-1 x cols 0-2 (6 px) inside gt = rows 0-2 x cols 0-3 (12 px): every predicted
+    // pixel is right (precision 6/6) and half the foreground is missed (sensitivity 6/12).
+    const s: Shape2D = [5, 5];
+    const under = evaluateCase({ shape: s, pred: rect(s, 0, 0, 1, 2), gt: rect(s, 0, 0, 2, 3) });
+    close(under.sensitivity!, 1 / 2);
+    close(under.precision!, 1);
+    // gt = rows 1-3 x cols 1-3 (9 px) inside pred = rows 0-3 x cols 0-3 (16 px): nothing missed,
+    // 9 of the 16 predicted pixels right.
+    const over = evaluateCase({ shape: s, pred: rect(s, 0, 0, 3, 3), gt: rect(s, 1, 1, 3, 3) });
+    close(over.sensitivity!, 1);
+    close(over.precision!, 9 / 16);
+  });
+
   test("disjoint and identical", () => {
     const s: Shape2D = [4, 4];
     assert.equal(dice(rect(s, 0, 0, 0, 0), rect(s, 3, 3, 3, 3)), 0);
@@ -412,6 +426,8 @@ describe("empty-mask conventions", () => {
     assert.equal(r.iou, 1);
     assert.equal(r.hd95, 0);
     assert.equal(r.assd, 0);
+    assert.equal(r.sensitivity, null);
+    assert.equal(r.precision, null);
     assert.ok(r.flags.includes("both_empty"));
   });
 
@@ -425,6 +441,9 @@ describe("empty-mask conventions", () => {
       assert.equal(r.iou, 0);
       assert.equal(r.hd95, null);
       assert.equal(r.assd, null);
+      // a ratio over the empty mask does not exist; the other one is 0
+      assert.equal(flag === "gt_empty" ? r.sensitivity : r.precision, null);
+      assert.equal(flag === "gt_empty" ? r.precision : r.sensitivity, 0);
       assert.ok(r.flags.includes(flag));
       assert.ok(r.flags.includes("distance_undefined"));
       assert.ok(Number.isNaN(hd95(pred, gt, s)));

@@ -38,6 +38,8 @@ describe("writeMetrics", () => {
       assert.deepEqual(Object.keys(json.mean), [
         "dice",
         "iou",
+        "sensitivity",
+        "precision",
         "hd95",
         "assd",
         "bf1",
@@ -56,13 +58,24 @@ describe("writeMetrics", () => {
       assert.equal(json.per_image[0].auroc_u, 1); // u is high exactly on the errors
       assert.equal(json.pooled.auroc_u, 1);
       assert.equal(json.conventions.spacing[0], 0.5);
+      // squares shifted by half their width: half of each found; the empty prediction finds none
+      // and has no precision, the both-empty image neither ratio
+      assert.equal(json.per_image[0].sensitivity, 0.5);
+      assert.equal(json.per_image[0].precision, 0.5);
+      assert.equal(json.mean.sensitivity, 0.25);
+      assert.equal(json.mean.precision, 0.5);
+      assert.equal(json.skipped.sensitivity, 1);
+      assert.equal(json.skipped.precision, 2);
 
       const csv = readFileSync(paths.csv, "utf8").trimEnd().split("\n");
       assert.equal(csv.length, 1 + 3 + 1);
-      assert.equal(csv[0], "id,dice,iou,hd95,assd,bf1,bf2,ece,auroc_u,ueo,ueo_tau,flags");
+      assert.equal(
+        csv[0],
+        "id,dice,iou,sensitivity,precision,hd95,assd,bf1,bf2,ece,auroc_u,ueo,ueo_tau,flags",
+      );
       assert.ok(csv[1]!.startsWith('"case, one",0.5,'));
-      assert.ok(csv[2]!.startsWith('"quote""d|pipe",0,0,,,'));
-      assert.ok(csv[3]!.startsWith("image_2,1,1,0,0,"));
+      assert.ok(csv[2]!.startsWith('"quote""d|pipe",0,0,0,,,,'));
+      assert.ok(csv[3]!.startsWith("image_2,1,1,,,0,0,"));
       assert.ok(csv[4]!.startsWith("mean,0.5,"));
       assert.ok(csv[4]!.includes("skipped_hd95=1"));
       assert.equal(metricsCsv(summary), readFileSync(paths.csv, "utf8"));

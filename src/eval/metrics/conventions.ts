@@ -32,6 +32,10 @@
 //   calculate_metric_percase differs: pred empty -> (dice 0, hd95 0) even when gt is empty, and
 //   pred non-empty with gt empty -> (dice 1, hd95 0); numbers from those scripts are therefore
 //   not comparable on cases with empty masks.
+// - Sensitivity (recall, |A and B| / |B|) and precision (|A and B| / |A|), A = pred, B = gt, as
+//   MONAI's ConfusionMatrixMetric: together they say whether a Dice is lost to missed foreground
+//   (under-segmentation) or to added foreground. A ratio over an empty mask does not exist: NaN
+//   (null) with the flag gt_empty / pred_empty / both_empty already set, skipped by the means.
 // - ECE: 15 equal-width bins (b/B, (b+1)/B] over the confidence of the predicted class: for a
 //   binary foreground probability p the predicted class is p > 0.5 and the confidence
 //   max(p, 1 - p); for K class planes it is argmax_k p_k (first maximum) and max_k p_k.
@@ -55,7 +59,19 @@ export type Spacing2D = readonly [number, number];
 /** Any numeric array; for masks non-zero means foreground. */
 export type NumArray = ArrayLike<number>;
 
-export const METRIC_NAMES = ["dice", "iou", "hd95", "assd", "bf1", "bf2", "ece", "auroc_u", "ueo"] as const;
+export const METRIC_NAMES = [
+  "dice",
+  "iou",
+  "sensitivity",
+  "precision",
+  "hd95",
+  "assd",
+  "bf1",
+  "bf2",
+  "ece",
+  "auroc_u",
+  "ueo",
+] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
 /** Distance metrics follow medpy (default) or MONAI / DeepMind surface-distance; see the file header. */

@@ -47,9 +47,9 @@ export interface EvaluateOptions extends SurfaceOptions {
 
 /** Why a value is null, or how it was obtained. */
 export type CaseFlag =
-  | "both_empty" // pred and gt empty: dice = iou = 1, hd95 = assd = 0
-  | "gt_empty" // gt empty, pred not
-  | "pred_empty" // pred empty, gt not
+  | "both_empty" // pred and gt empty: dice = iou = 1, hd95 = assd = 0, sensitivity and precision null
+  | "gt_empty" // gt empty, pred not: sensitivity null
+  | "pred_empty" // pred empty, gt not: precision null
   | "distance_undefined" // hd95/assd null because exactly one mask is empty
   | "distance_imputed" // hd95/assd set to the image diagonal because exactly one mask is empty
   | "no_prob" // ece null: no probability map given
@@ -62,6 +62,10 @@ export interface CaseResult {
   id: string | null;
   dice: number;
   iou: number;
+  /** |pred and gt| / |gt|; null when gt is empty. */
+  sensitivity: number | null;
+  /** |pred and gt| / |pred|; null when pred is empty. */
+  precision: number | null;
   hd95: number | null;
   assd: number | null;
   /** Boundary F-score at 1 and 2 px tolerance (boundary.ts). */
@@ -145,6 +149,8 @@ export function evaluateWithPool(
     id: input.id ?? null,
     dice: diceV,
     iou: iouV,
+    sensitivity: ov.gt === 0 ? null : ov.both / ov.gt,
+    precision: ov.pred === 0 ? null : ov.both / ov.pred,
     hd95: orNull(sd.hd95),
     assd: orNull(sd.assd),
     bf1: boundaryF(pred, gt, input.shape, 1),
