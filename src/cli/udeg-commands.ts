@@ -180,7 +180,7 @@ export function addUdegCommands(program: Command): void {
   program
     .command("eval")
     .description(
-      "Dice, IoU, HD95, ASSD and uncertainty quality (ECE, AUROC, UEO) of a run on a dataset split",
+      "Dice, IoU, sensitivity, precision, HD95, ASSD, boundary F-score and uncertainty quality (ECE, AUROC, UEO) of a run on a dataset split",
     )
     .requiredOption("--model <run>", "run directory written by udeg train")
     .requiredOption("--data <dir>", "dataset folder")
