@@ -64,6 +64,19 @@ export function sdOf(rows: Row[], m: string): number | null {
   return meanStd(rows.map((r) => r[m] ?? null)).std;
 }
 
+/** `by[set][model]` mapped through `f`, for quality.json. */
+function perSetAndModel<T, U>(
+  by: Record<string, Partial<Record<string, T>>>,
+  f: (value: T) => U,
+): Record<string, Record<string, U>> {
+  return Object.fromEntries(
+    Object.entries(by).map(([set, byModel]) => [
+      set,
+      Object.fromEntries(Object.entries(byModel).map(([model, v]) => [model, f(v as T)])),
+    ]),
+  );
+}
+
 /** Every metric's mean over rows. */
 function meanRow(rows: Row[]): Row {
   return Object.fromEntries(Object.keys(rows[0] ?? {}).map((k) => [k, meanOf(rows, k)]));
@@ -174,37 +187,14 @@ export async function benchQuality(args: string[]): Promise<void> {
   const file = {
     ...results,
     unet,
-    seeds: Object.fromEntries(
-      Object.entries(spread).map(([set, byModel]) => [
-        set,
-        Object.fromEntries(
-          Object.entries(byModel).map(([model, rows]) => [
-            model,
-            {
-              dice: rows.map((r) => r.dice),
-              hd95: rows.map((r) => r.hd95),
-              mean: meanRow(rows),
-              sd_dice: sdOf(rows, "dice"),
-            },
-          ]),
-        ),
-      ]),
-    ),
-    per_image: Object.fromEntries(
-      Object.entries(perImage).map(([set, byModel]) => [
-        set,
-        Object.fromEntries(
-          Object.entries(byModel).map(([model, cases]) => [
-            model,
-            cases.map((c) => ({
-              id: c.id,
-              dice: c.dice,
-              sensitivity: c.sensitivity,
-              precision: c.precision,
-            })),
-          ]),
-        ),
-      ]),
+    seeds: perSetAndModel(spread, (rows) => ({
+      dice: rows.map((r) => r.dice),
+      hd95: rows.map((r) => r.hd95),
+      mean: meanRow(rows),
+      sd_dice: sdOf(rows, "dice"),
+    })),
+    per_image: perSetAndModel(perImage, (cases) =>
+      cases.map((c) => ({ id: c.id, dice: c.dice, sensitivity: c.sensitivity, precision: c.precision })),
     ),
     clicks: Object.fromEntries(clicks.map((d, n) => [`dice_${n}_clicks`, d])),
     epochs,

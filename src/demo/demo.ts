@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { openDataset } from "../data/dataset.js";
 import { writePhantomDataset } from "../data/phantoms/index.js";
 import { evaluateRun } from "../eval/evaluate-run.js";
-import type { Summary } from "../eval/metrics/index.js";
+import { METRIC_NAMES, type Summary } from "../eval/metrics/index.js";
 import type { DemoReport, ReportDomain, ReportExample, ReportRun } from "../eval/report.js";
-import { REPORT_METRICS, writeReport } from "../eval/report.js";
+import { writeReport } from "../eval/report.js";
 import { packageAsset, packageRoot } from "../io/package-files.js";
 import { train } from "../train/trainer.js";
 import { ConfigError, type PresetName, resolveConfig } from "../udeg/config.js";
@@ -137,7 +137,7 @@ async function examplesOf(runDir: string, data: string, count: number): Promise<
 
 /** The metrics the report (and the quality benchmark) shows, from an evaluation's means. */
 export function reportMetrics(m: Summary["mean"]): ReportRun["metrics"] {
-  return Object.fromEntries(REPORT_METRICS.map((k) => [k, m[k]])) as ReportRun["metrics"];
+  return Object.fromEntries(METRIC_NAMES.map((k) => [k, m[k]])) as ReportRun["metrics"];
 }
 
 /**
@@ -157,7 +157,7 @@ export function unetReference(
   const metric = (k: string) => (typeof r[k] === "number" ? (r[k] as number) : null);
   return {
     preset: "U-Net (peer)",
-    metrics: Object.fromEntries(REPORT_METRICS.map((k) => [k, metric(k)])) as ReportRun["metrics"],
+    metrics: Object.fromEntries(METRIC_NAMES.map((k) => [k, metric(k)])) as ReportRun["metrics"],
     lossCurve: [],
     valCurve: [],
     seconds: metric("train_seconds") ?? Number.NaN,

@@ -13,7 +13,7 @@
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { writeFileAtomic } from "../io/atomic.js";
-import { dice } from "./metrics/index.js";
+import { dice, type MetricName } from "./metrics/index.js";
 import {
   colourBarSvg,
   eceOfBins,
@@ -52,26 +52,11 @@ export interface ReportExample {
   uncertainty: Float32Array | ArrayLike<number>;
 }
 
-/** The metrics a report's table shows for each run (all of `udeg eval`'s but UEO's threshold). */
-export const REPORT_METRICS = [
-  "dice",
-  "iou",
-  "sensitivity",
-  "precision",
-  "hd95",
-  "assd",
-  "bf1",
-  "bf2",
-  "ece",
-  "auroc_u",
-  "ueo",
-] as const;
-export type ReportMetric = (typeof REPORT_METRICS)[number];
-
 export interface ReportRun {
   /** "udeg" | "samed" | "no-edge" | "no-evidential" | ... */
   preset: string;
-  metrics: Record<ReportMetric, number | null>;
+  /** Every metric of `udeg eval` (METRIC_NAMES), null where not computed. */
+  metrics: Record<MetricName, number | null>;
   lossCurve: { step: number; loss: number }[];
   valCurve: { epoch: number; dice: number }[];
   /** Training time. */
