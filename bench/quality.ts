@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDataset } from "../src/data/index.js";
 import { writePhantomDataset } from "../src/data/phantoms/index.js";
-import { type DemoDataset, demoDatasets, reportMetrics } from "../src/demo/demo.js";
+import { type DemoDataset, demoDatasets } from "../src/demo/demo.js";
 import { evaluateRun } from "../src/eval/evaluate-run.js";
 import { type CaseResult, dice, meanStd, type Summary } from "../src/eval/metrics/index.js";
 import { train } from "../src/train/trainer.js";
@@ -51,8 +51,11 @@ export async function clickDice(run: string, data: string): Promise<number[]> {
 }
 
 function row(m: Summary["mean"], seconds: number): Row {
-  return { ...reportMetrics(m), train_seconds: round(seconds) };
+  return { ...m, train_seconds: round(seconds) };
 }
+
+/** A table cell: `d` decimals, or n/a for a missing value. */
+const f = (v: number | null | undefined, d = 4) => (v === null || v === undefined ? "n/a" : v.toFixed(d));
 
 /** Mean of metric `m` over rows that have it; null when none has. */
 export function meanOf(rows: Row[], m: string): number | null {
@@ -205,7 +208,6 @@ export async function benchQuality(args: string[]): Promise<void> {
     date: new Date().toISOString(),
   };
   writeResults("bench/results/quality.json", file);
-  const f = (v: number | null | undefined, d = 4) => (v === null || v === undefined ? "n/a" : v.toFixed(d));
   const tables = Object.entries(results).map(([slug, rows]) => {
     const lines = Object.entries(rows).map(
       ([name, r]) =>
@@ -227,7 +229,7 @@ export async function benchQuality(args: string[]): Promise<void> {
     seeds > 1
       ? `\n\n### Over ${seeds} training seeds (0-${seeds - 1}): udeg and the U-Net; the targets use these means\n\n| set | model | Dice mean ± sd | Dice per seed | HD95 mean | BF@1px mean | AUROC(u) mean |\n|---|---|---|---|---|---|---|\n${spreadLines.join("\n")}`
       : "";
-  const hardest = hardestImages(perImage, 4, f);
+  const hardest = hardestImages(perImage, 4);
   updateBenchmarksMd(
     "quality",
     `## Quality (\`npm run bench -- quality\`)
@@ -258,7 +260,6 @@ Targets (issue 11): ${Object.entries(targets)
 export function hardestImages(
   perImage: Record<string, Partial<Record<"udeg" | "unet", CaseResult[]>>>,
   count: number,
-  f: (v: number | null | undefined, d?: number) => string,
 ): string {
   const lines = Object.entries(perImage).flatMap(([slug, { udeg, unet }]) => {
     if (!udeg || !unet) return [];

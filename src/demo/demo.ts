@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { openDataset } from "../data/dataset.js";
 import { writePhantomDataset } from "../data/phantoms/index.js";
 import { evaluateRun } from "../eval/evaluate-run.js";
-import { METRIC_NAMES, type Summary } from "../eval/metrics/index.js";
+import { METRIC_NAMES } from "../eval/metrics/index.js";
 import type { DemoReport, ReportDomain, ReportExample, ReportRun } from "../eval/report.js";
 import { writeReport } from "../eval/report.js";
 import { packageAsset, packageRoot } from "../io/package-files.js";
@@ -135,11 +135,6 @@ async function examplesOf(runDir: string, data: string, count: number): Promise<
   return out;
 }
 
-/** The metrics the report (and the quality benchmark) shows, from an evaluation's means. */
-export function reportMetrics(m: Summary["mean"]): ReportRun["metrics"] {
-  return Object.fromEntries(METRIC_NAMES.map((k) => [k, m[k]])) as ReportRun["metrics"];
-}
-
 /**
  * The U-Net peer's row for a demo data set, from the package's last `npm run bench -- quality`
  * (bench/results/quality.json: the same data, split, epochs and batches; PyTorch cannot run in
@@ -218,7 +213,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
       );
       runs.push({
         preset,
-        metrics: reportMetrics(m),
+        metrics: m,
         ...curves(runDir),
         seconds: summary.seconds,
       });
