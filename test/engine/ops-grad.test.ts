@@ -597,6 +597,23 @@ const convCases: ConvCase[] = [
       stride: 3,
     },
   },
+  // Stride 1: the weight gradient takes the shifted-rows path (the cases above with stride 1 too).
+  { name: "2-D 3x3 unpadded, batch 3", x: [3, 2, 5, 6], w: [3, 2, 3, 3], bias: true, opts: {} },
+  {
+    name: "2-D 2x3 stride 1, asymmetric pads, dilation [1,2], groups 2",
+    x: [2, 4, 5, 6],
+    w: [4, 2, 2, 3],
+    bias: false,
+    opts: { padding: [0, 2, 1, 0], dilation: [1, 2], groups: 2 },
+  },
+  {
+    // (ungrouped: onnxruntime's WebGPU Conv3D refuses groups)
+    name: "3-D 3x3x2 stride 1, asymmetric pads, dilation [1,2,1]",
+    x: [1, 2, 4, 5, 4],
+    w: [2, 2, 3, 3, 2],
+    bias: true,
+    opts: { padding: [1, 0, 1, 0, 2, 0], dilation: [1, 2, 1] },
+  },
   // More than 49 taps: the weight gradient takes the swapped-convolution path.
   {
     name: "2-D 7x8 kernel (swapped weight gradient), groups 2, stride 2, asymmetric pads",
@@ -667,6 +684,14 @@ const convTransposeCases: ConvTransposeCase[] = [
       groups: 3,
       padding: 1,
     },
+  },
+  {
+    // (ungrouped: a grouped, dilated one is wrong on onnxruntime's WebGPU, webgpu-bugs.test.ts)
+    name: "2-D stride 1, padding 1, dilation 2",
+    x: [1, 3, 4, 5],
+    w: [3, 2, 3, 3],
+    bias: true,
+    opts: { padding: 1, dilation: 2 },
   },
   {
     name: "2-D 8x7 kernel (swapped weight gradient), stride 2",
