@@ -12,6 +12,14 @@ import { reduceSum } from "../ops/reduce.js";
 import { concat, pad, reshape, slice, transpose, transposeLast2 } from "../ops/shape.js";
 import { fmtShape, type Tensor } from "../tensor.js";
 
+/** Each method: the weight gradient [O, C / group, k...] from the input and the output's gradient. */
+type WeightGradMethod = (
+  input: Tensor,
+  gradOut: Tensor,
+  geo: ConvGeometry,
+  weightShape: readonly number[],
+) => Tensor;
+
 const range = (k: number, from = 0) => Array.from({ length: k }, (_, i) => from + i);
 const product = (xs: readonly number[]) => xs.reduce((a, b) => a * b, 1);
 
@@ -24,6 +32,12 @@ function tapOffsets(t: number, kernel: readonly number[]): number[] {
     rest = Math.floor(rest / kernel[i]!);
   }
   return offsets;
+}
+
+/** The sizes every method reads: spatial rank, batch, channels in and out, groups, output size. */
+function sizesOf(input: Tensor, gradOut: Tensor, geo: ConvGeometry) {
+  const [n, c] = input.shape as [number, number];
+  return { spatial: input.rank - 2, n, c, o: gradOut.shape[1]!, grp: geo.group, osp: gradOut.shape.slice(2) };
 }
 
 /**
@@ -47,19 +61,10 @@ function padSpatial(input: Tensor, geo: ConvGeometry, extraRows = 0): Tensor {
  * the convolution's input [N, C, ...] and `gradOut` the gradient of its output [N, O, ...].
  * Groups are kept by laying each group's batch copies side by side as input channels.
  */
-function convWeightGradBySwappedConv(
-  input: Tensor,
-  gradOut: Tensor,
-  geo: ConvGeometry,
-  weightShape: readonly number[],
-): Tensor {
-  const spatial = input.rank - 2;
-  const [n, c] = input.shape as [number, number];
-  const o = gradOut.shape[1]!;
-  const grp = geo.group;
+const convWeightGradBySwappedConv: WeightGradMethod = (input, gradOut, geo, weightShape) => {
+  const { spatial, n, c, o, grp, osp } = sizesOf(input, gradOut, geo);
   const padded = padSpatial(input, geo);
   const sp = padded.shape.slice(2);
-  const osp = gradOut.shape.slice(2);
   // input -> [C/g, g*N, ...]: for group j, channels j*N..(j+1)*N hold its batch copies.
   const xs = reshape(transpose(reshape(padded, [n, grp, c / grp, ...sp]), [2, 1, 0, ...range(spatial, 3)]), [
     c / grp,
@@ -103,7 +108,7 @@ function convWeightGradBySwappedConv(
     throw new Error(`internal: conv weight gradient ${dw} does not match weight ${fmtShape(weightShape)}`);
   }
   return dw;
-}
+};
 
 /**
  * Gradient of a convolution's weight, one kernel tap at a time: for tap t the input window it
@@ -112,17 +117,8 @@ function convWeightGradBySwappedConv(
  * EP than the swapped convolution, whose huge "kernel" (the whole output map) is a poor fit for
  * its convolution code (measured on 3x3, 64->64 over 2x64x128x128: 26 vs 120 ms, loaded machine).
  */
-function convWeightGradByTaps(
-  input: Tensor,
-  gradOut: Tensor,
-  geo: ConvGeometry,
-  weightShape: readonly number[],
-): Tensor {
-  const spatial = input.rank - 2;
-  const [n, c] = input.shape as [number, number];
-  const o = gradOut.shape[1]!;
-  const grp = geo.group;
-  const osp = gradOut.shape.slice(2);
+const convWeightGradByTaps: WeightGradMethod = (input, gradOut, geo, weightShape) => {
+  const { spatial, n, c, o, grp, osp } = sizesOf(input, gradOut, geo);
   const rows = n * product(osp);
   const padded = padSpatial(input, geo);
   // Channels first, so that each tap's window flattens to [C, N*out] without another transpose.
@@ -148,7 +144,7 @@ function convWeightGradByTaps(
     taps.push(reshape(matmul(gm, transposeLast2(xs)), [o, c / grp, 1]));
   }
   return reshape(concat(taps, 2), weightShape);
-}
+};
 
 /**
  * Gradient of a stride-1 convolution's weight by shifted rows. With the padded input flattened
@@ -159,17 +155,8 @@ function convWeightGradByTaps(
  * copy (the taps' windows are strided ones) and no operand needs a transpose: measured on
  * 3x3, 64->64 over 2 x 64 x 128 x 128 (AMD EPYC, 2 threads), 17.2 ms against the taps' 27.8 ms.
  */
-function convWeightGradByShiftedRows(
-  input: Tensor,
-  gradOut: Tensor,
-  geo: ConvGeometry,
-  weightShape: readonly number[],
-): Tensor {
-  const spatial = input.rank - 2;
-  const [n, c] = input.shape as [number, number];
-  const o = gradOut.shape[1]!;
-  const grp = geo.group;
-  const osp = gradOut.shape.slice(2);
+const convWeightGradByShiftedRows: WeightGradMethod = (input, gradOut, geo, weightShape) => {
+  const { spatial, n, c, o, grp, osp } = sizesOf(input, gradOut, geo);
   const psp = input.shape.slice(2).map((d, i) => d + geo.pads[i]! + geo.pads[i + spatial]!);
   // Flat strides of the padded frame, and the flat offset of every tap's window.
   const strides = psp.map((_, i) => product(psp.slice(i + 1)));
@@ -197,17 +184,12 @@ function convWeightGradByShiftedRows(
     return reshape(reduceSum(matmul(rows, transposeLast2(window)), [0]), [o, c / grp, 1]);
   });
   return reshape(concat(taps, 2), weightShape);
-}
+};
 
 /** Stride 1 by shifted rows; other small kernels by taps; large ones by the swapped conv. */
-export function convWeightGrad(
-  input: Tensor,
-  gradOut: Tensor,
-  geo: ConvGeometry,
-  weightShape: readonly number[],
-): Tensor {
+export const convWeightGrad: WeightGradMethod = (input, gradOut, geo, weightShape) => {
   if (product(geo.kernel) > 49) return convWeightGradBySwappedConv(input, gradOut, geo, weightShape);
   return geo.strides.every((s) => s === 1)
     ? convWeightGradByShiftedRows(input, gradOut, geo, weightShape)
     : convWeightGradByTaps(input, gradOut, geo, weightShape);
-}
+};
