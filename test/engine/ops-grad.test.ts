@@ -597,7 +597,7 @@ const convCases: ConvCase[] = [
       stride: 3,
     },
   },
-  // Stride 1: the weight gradient takes the shifted-rows path (the cases above with stride 1 too).
+  // Stride 1: the weight gradient takes the shifted-operands path (the cases above with stride 1 too).
   { name: "2-D 3x3 unpadded, batch 3", x: [3, 2, 5, 6], w: [3, 2, 3, 3], bias: true, opts: {} },
   {
     name: "2-D 2x3 stride 1, asymmetric pads, dilation [1,2], groups 2",
