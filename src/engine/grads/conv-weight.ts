@@ -150,6 +150,9 @@ const convWeightGradByTaps: WeightGradMethod = (input, gradOut, geo, weightShape
  * frame (the input's rows, the output's columns) where the product needs no offset: so only
  * k0 + k1 (x k2 ...) shifted copies are made, each one Pad (negative pads crop), not one window
  * per tap, and a 3x3 "same" convolution's middle row and column need no copy at all.
+ * Measured (`npm run bench -- engine`: 3x3, 64->64 over 2 x 64 x 128 x 128, AMD EPYC, 2 threads,
+ * 3 runs each): conv forward + backward 18.3-20.3 ms; 24.1-25.1 ms with one contiguous window of
+ * the flattened, padded input per tap; 33.1 ms by taps. PyTorch: 15.2-18.6 ms.
  */
 const convWeightGradByShiftedOperands: WeightGradMethod = (input, gradOut, geo, weightShape) => {
   const { n, c, o, grp, osp } = sizesOf(input, gradOut, geo);
