@@ -67,15 +67,15 @@ export function sdOf(rows: Row[], m: string): number | null {
   return meanStd(rows.map((r) => r[m] ?? null)).std;
 }
 
-/** `by[set][model]` mapped through `f`, for quality.json. */
+/** `by[set][model]` mapped through `map`, for quality.json. */
 function perSetAndModel<T, U>(
   by: Record<string, Partial<Record<string, T>>>,
-  f: (value: T) => U,
+  map: (value: T) => U,
 ): Record<string, Record<string, U>> {
   return Object.fromEntries(
     Object.entries(by).map(([set, byModel]) => [
       set,
-      Object.fromEntries(Object.entries(byModel).map(([model, v]) => [model, f(v as T)])),
+      Object.fromEntries(Object.entries(byModel).map(([model, v]) => [model, map(v as T)])),
     ]),
   );
 }
