@@ -115,7 +115,8 @@ export const ConfigSchema = z
         // Measured (2026-12-07; 30 epochs from the tiny base; mean test Dice over train seeds 0-2,
         // brain / ultrasound / small structures):
         //   2e-3 (this default): 0.856 / 0.594 / 0.779;  4e-3: 0.856 / 0.580 / 0.762;
-        //   with a moving average of the weights (EMA, decay 0.98) for validation and the model:
+        //   with a moving average of the weights for validation and the model (EMA, decay 0.98;
+        //   tried and not kept):
         //   2e-3: 0.858 / 0.591 / 0.786;  4e-3: 0.850 / 0.590 / 0.783;  8e-3: 0.859 / 0.590 / 0.767.
         // The seeds of one setting differ by up to 0.06 (ultrasound): none of these is a gain.
         lr: z.number().positive().default(2e-3),
