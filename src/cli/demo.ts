@@ -73,6 +73,12 @@ export function addDemoCommands(program: Command): void {
       DEFAULT_PRETRAIN.rims,
     )
     .option(
+      "--speckle <p>",
+      "share of shapes rendered grey, faded in patches and speckled (the look of coherent imaging)",
+      probability("--speckle"),
+      DEFAULT_PRETRAIN.speckle,
+    )
+    .option(
       "--init <dir>",
       "continue from this base folder (its architecture; every weight trains) instead of from scratch",
     )

@@ -29,6 +29,8 @@ export interface PretrainOptions {
   depth: number;
   /** The share of shapes phantoms whose mask holds a labelled rim (ShapesOptions.rims). */
   rims: number;
+  /** The share of shapes phantoms rendered speckled (ShapesOptions.speckle). */
+  speckle: number;
   /** Start from this base folder's weights and architecture instead of from scratch. */
   init: string | null;
   log: (line: string) => void;
@@ -61,6 +63,7 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
   // 0.855 -> 0.864, small structures 0.772 -> 0.799 (seed 0), but ultrasound 0.588 -> 0.521, so
   // that base was not adopted.
   rims: 0,
+  speckle: 0,
   init: null,
   progress: true,
 };
@@ -75,6 +78,7 @@ function phantomMix(
   count: number,
   seed: number,
   rims: number,
+  speckle: number,
 ): void {
   const merged = { train: [] as string[], val: [] as string[], test: [] as string[] };
   kinds.forEach((kind, i) => {
@@ -83,7 +87,7 @@ function phantomMix(
       size: 128,
       seed: seed * 100 + i,
       difficulty: PRETRAIN_DIFFICULTY,
-      ...(kind === "shapes" ? { generator: { rims } } : {}),
+      ...(kind === "shapes" ? { generator: { rims, speckle } } : {}),
     });
     const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8")) as typeof merged;
     for (const part of ["train", "val", "test"] as const) merged[part].push(...split[part]);
@@ -95,7 +99,7 @@ function phantomMix(
 export function pretrainCommand(o: Omit<PretrainOptions, "log" | "progress" | "out">): string {
   return (
     `udeg pretrain --seed ${o.seed} --count ${o.count} --epochs ${o.epochs} --patience ${o.patience}` +
-    ` --minutes ${o.minutes} --rims ${o.rims} ` +
+    ` --minutes ${o.minutes} --rims ${o.rims} --speckle ${o.speckle} ` +
     (o.init ? `--init ${o.init}` : `--patch-size ${o.patchSize} --width ${o.width} --depth ${o.depth}`)
   );
 }
@@ -106,7 +110,7 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
   try {
     const data = join(work, "data");
     o.log(`generating ${o.count} phantoms each of ${PRETRAIN_KINDS.join(", ")} ...`);
-    phantomMix(data, PRETRAIN_KINDS, o.count, o.seed, o.rims);
+    phantomMix(data, PRETRAIN_KINDS, o.count, o.seed, o.rims, o.speckle);
     // Heads of 24 (the bundled base: 96 = 4 x 24) or else of 32 channels.
     const heads = o.width % 24 === 0 ? o.width / 24 : o.width % 32 === 0 ? o.width / 32 : 1;
     const config = resolveConfig({
@@ -140,7 +144,8 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
     const sitting =
       `phantoms: ${o.count} each of ${PRETRAIN_KINDS.join(", ")}, 128 px, difficulty ` +
       `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms, seed ${o.seed}), ` +
-      `${o.rims > 0 ? `shapes with labelled rims p ${o.rims}, ` : ""}split 70/10/20`;
+      `${o.rims > 0 ? `shapes with labelled rims p ${o.rims}, ` : ""}` +
+      `${o.speckle > 0 ? `shapes speckled p ${o.speckle}, ` : ""}split 70/10/20`;
     // A continued base records every sitting: the commands, data, steps and minutes add up.
     const before = o.init ? readBaseManifest(o.init) : null;
     const manifest = exportBase(run, o.out, {

@@ -153,6 +153,7 @@ describe("phantoms: every kind", () => {
       ["shapes", { seed: Number.NaN }, /seed/],
       ["shapes", { seed: 1, maxShapes: 0 }, /maxShapes/],
       ["shapes", { seed: 1, rims: 1.5 }, /rims/],
+      ["shapes", { seed: 1, speckle: -0.1 }, /speckle/],
     ];
     for (const [kind, opts, re] of bad) {
       assert.throws(
@@ -290,6 +291,38 @@ describe("phantoms: shapes", () => {
     const one = shapes({ seed: 4, maxShapes: 1, kinds: ["rectangle"] });
     assert.equal(one.meta.shapes.length, 1);
     assert.equal(one.meta.shapes[0]!.kind, "rectangle");
+  });
+
+  test("speckle: grey, with fine multiplicative texture, over the same mask; 0 changes nothing", () => {
+    const n = 128 * 128;
+    // Mean absolute difference of horizontal neighbours (grey level) off the mask, and mean |R - G|.
+    const texture = (p: ReturnType<typeof shapes>) => {
+      const grey = (j: number) => (p.image.data[j]! + p.image.data[n + j]! + p.image.data[2 * n + j]!) / 3;
+      let step = 0;
+      let count = 0;
+      let redGreen = 0;
+      for (let i = 0; i < n; i++) {
+        redGreen += Math.abs(p.image.data[i]! - p.image.data[n + i]!) / n;
+        if (i % 128 < 127 && !p.mask.data[i] && !p.mask.data[i + 1]) {
+          step += Math.abs(grey(i + 1) - grey(i));
+          count++;
+        }
+      }
+      return { step: step / count, redGreen };
+    };
+    for (let seed = 0; seed < 6; seed++) {
+      const plain = shapes({ seed, difficulty: 0.2 });
+      assert.deepEqual(shapes({ seed, difficulty: 0.2, speckle: 0 }), plain);
+      assert.equal(plain.meta.speckled, false);
+      const speckled = shapes({ seed, difficulty: 0.2, speckle: 1 });
+      assert.equal(speckled.meta.speckled, true);
+      assert.deepEqual(speckled.mask, plain.mask, "speckle changes the look, not the objects");
+      const a = texture(plain);
+      const b = texture(speckled);
+      assert.ok(b.step > 1.3 * a.step, `seed ${seed}: neighbour step ${b.step} speckled vs ${a.step} plain`);
+      // Grey: the channels differ only by the independent additive noise (E|N1 - N2| = 1.13 sd).
+      assert.ok(b.redGreen < 1.4 * speckled.meta.noise, `seed ${seed}: mean |R - G| ${b.redGreen}`);
+    }
   });
 
   test("rims: the mask ends 1-4 px past the shape's edge, over a band of its own colour; 0 changes nothing", () => {

@@ -60,12 +60,13 @@ test("udeg pretrain writes a base (weights, config, manifest) that --base can ad
     count: 12,
     epochs: 1,
     rims: 0.5,
+    speckle: 0.25,
     progress: false,
     log: () => {},
   });
   for (const f of Object.keys(BASE_FILES) as BaseFile[]) assert.ok(existsSync(basePath(dir, f)), f);
-  assert.match(manifest.command, /udeg pretrain --seed 3 --count 12 --epochs 1 .*--rims 0.5 /);
-  assert.match(manifest.data, /shapes with labelled rims p 0.5/);
+  assert.match(manifest.command, /udeg pretrain --seed 3 --count 12 --epochs 1 .*--rims 0.5 --speckle 0.25 /);
+  assert.match(manifest.data, /shapes with labelled rims p 0.5, shapes speckled p 0.25/);
   assert.throws(() => probability("--rims")("1.5"), /--rims must be a number in \[0, 1\], got "1.5"/);
   assert.throws(() => probability("--rims")(""), /--rims/);
   assert.equal(probability("--rims")("0"), 0);
@@ -92,7 +93,11 @@ test("udeg pretrain writes a base (weights, config, manifest) that --base can ad
   });
   assert.match(continued.command, /--seed 3 .*; then udeg pretrain --seed 4 .*--init /);
   assert.match(continued.command, /; then udeg pretrain --seed 4 .*--rims 0 /);
-  assert.doesNotMatch(continued.data.split("; then ")[1]!, /rims/, "a sitting without rims says none");
+  assert.doesNotMatch(
+    continued.data.split("; then ")[1]!,
+    /rims|speckle/,
+    "a sitting without rims or speckle says none",
+  );
   assert.equal(continued.steps, manifest.steps + 6, "36 phantoms, 70 % train, batch 4: 6 more steps");
   assert.deepEqual(
     readFileSync(basePath(next, "samConfig"), "utf8"),

@@ -1,5 +1,6 @@
 // Seeded phantoms: medical-looking 2-D images with exact masks, made from nothing but a seed.
-// They pretrain the small SAM-architecture base (`udeg pretrain`: shapes + endoscopy) and are
+// They pretrain the small SAM-architecture base (`udeg pretrain`: shapes, endoscopy and small
+// structures) and are
 // the demo's unseen domain (ultrasound). Four kinds, one module each:
 // - ultrasound.ts: B-mode-like grey image in a convex (fan) or linear field of view: layered
 //   tissue, correlated Rayleigh speckle after log compression, depth attenuation, a hypoechoic
@@ -7,7 +8,8 @@
 // - endoscopy.ts: colonoscopy-like RGB frame: mucosa on an oblique tube wall lit from the lens,
 //   dark lumen, folds, vessels, a raised polyp with a low-contrast border, specular highlights,
 //   round black border;
-// - shapes.ts: ellipses, rotated rectangles and blobs on textured backgrounds;
+// - shapes.ts: ellipses, rotated rectangles and blobs on textured backgrounds, optionally with
+//   labelled rims or speckled (grey, faded in patches, multiplicative Rayleigh speckle);
 // - small-structures.ts: lesions 3-15 px across and 1-3 px thin strands on grey tissue.
 // Every generator takes { seed, size, difficulty } plus its own knobs and is deterministic: the
 // same options give the same bytes (only the seeded Rng is used; Math.sin/exp/pow come from V8's

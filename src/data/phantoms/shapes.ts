@@ -1,5 +1,5 @@
-// Ellipses, rotated rectangles and blobs on textured backgrounds (pretraining data of the
-// bundled base).
+// Ellipses, rotated rectangles and blobs on textured backgrounds, optionally with labelled rims
+// or speckled (pretraining data of the bundled base).
 import { Rng } from "../../engine/random.js";
 import { DatasetError } from "../errors.js";
 import { randomBlob, rasterBlob, rectSd } from "./blobs.js";
@@ -12,6 +12,7 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
   const { seed, size: S, difficulty: d } = checkOptions("shapes", options);
   const maxShapes = options.maxShapes ?? 3;
   const rims = options.rims ?? 0;
+  const speckle = options.speckle ?? 0;
   const kinds = options.kinds ?? (["ellipse", "rectangle", "blob"] as const);
   if (!Number.isInteger(maxShapes) || maxShapes < 1) {
     throw new DatasetError(
@@ -21,12 +22,16 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
     );
   }
   checkUnit("(phantoms: shapes)", "rims (a probability)", rims);
+  checkUnit("(phantoms: shapes)", "speckle (a probability)", speckle);
   if (kinds.length === 0) {
     throw new DatasetError("(phantoms: shapes)", "bad-argument", "kinds must name at least one shape kind");
   }
   const rng = new Rng(seed, "shapes");
   // Rims draw from their own stream, so that rims: 0 leaves every other draw where it was.
   const rimRng = new Rng(seed, "shapes-rim");
+  // So does speckle, for the same reason.
+  const speckleRng = new Rng(seed, "shapes-speckle");
+  const speckled = speckleRng.next() < speckle;
   const n = S * S;
   const px = S / 128;
 
@@ -86,6 +91,7 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
   }
 
   // --- Shapes.
+  const backdrop = speckled ? Float32Array.from(rgb) : null;
   const count = 1 + rng.int(maxShapes);
   const edge = lerp(0.6, 2.2, d) * px;
   const mask = new Uint8Array(n);
@@ -172,6 +178,8 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
     }
   }
 
+  if (backdrop) speckleRender(rgb, backdrop, S, d, speckleRng);
+
   // --- Blur and noise.
   const noise = lerp(2, 22, d) * rng.uniform(0.8, 1.2);
   const sigma = lerp(0.2, 1.2, d) * px;
@@ -192,8 +200,51 @@ export function shapes(options: ShapesOptions): Phantom<ShapesMeta> {
     contrast,
     noise,
     clutter,
+    speckled,
   };
   return finish(rgb, S, mask, meta);
+}
+
+/**
+ * The look of coherent imaging (ultrasound, OCT) on generic shapes: grey, patches where the
+ * shapes fade back into the backdrop (so stretches of their edges go missing), and multiplicative
+ * correlated Rayleigh speckle of unit mean. Deliberately none of the ultrasound phantom's scan
+ * geometry, tissue layers or shadows: that kind stays held out of pretraining.
+ */
+function speckleRender(rgb: Float32Array, backdrop: Float32Array, S: number, d: number, rng: Rng): void {
+  const n = S * S;
+  const px = S / 128;
+  const lum = (a: Float32Array, i: number) => (a[i]! + a[n + i]! + a[2 * n + i]!) / 3;
+  const gate = fractalImage(rng, S, S, rng.uniform(12, 32) * px, 3);
+  const fade = clamp01(lerp(0.3, 0.9, d) * rng.uniform(0.8, 1.2));
+  // Scatterers: a complex Gaussian field blurred by a point spread function wider on one axis.
+  const sx = rng.uniform(1, 2.5) * px;
+  const sy = rng.uniform(0.6, 1.5) * px;
+  const field = () =>
+    blur(
+      Float32Array.from({ length: n }, () => rng.normal()),
+      S,
+      S,
+      sx,
+      sy,
+    );
+  const re = field();
+  const im = field();
+  const power = lerp(0.3, 0.7, d) * rng.uniform(0.9, 1.1);
+  const amp = new Float32Array(n);
+  let mean = 0;
+  for (let i = 0; i < n; i++) {
+    amp[i] = Math.hypot(re[i]!, im[i]!) ** power;
+    mean += amp[i]! / n;
+  }
+  for (let i = 0; i < n; i++) {
+    const back = lum(backdrop, i);
+    const keep = 1 - fade * smoothstep(0.3, -0.7, gate[i]!);
+    const v = (back + keep * (lum(rgb, i) - back)) * (amp[i]! / mean);
+    rgb[i] = v;
+    rgb[n + i] = v;
+    rgb[2 * n + i] = v;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

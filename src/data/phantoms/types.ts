@@ -114,6 +114,12 @@ export interface ShapesOptions extends PhantomOptions {
    * Default 0. Rims draw from their own random stream: 0 gives the same bytes as before rims.
    */
   rims?: number;
+  /**
+   * Probability that the phantom is speckled: grey, patches of faded contrast (stretches of edge
+   * missing) and multiplicative correlated Rayleigh speckle, as in coherent imaging. Default 0.
+   * Speckle draws from its own random stream: 0 gives the same bytes as before speckle.
+   */
+  speckle?: number;
 }
 
 export interface ShapesMeta extends CommonMeta {
@@ -134,6 +140,8 @@ export interface ShapesMeta extends CommonMeta {
   noise: number;
   /** Faint background lines (not in the mask). */
   clutter: number;
+  /** Grey, faded in patches and speckled (ShapesOptions.speckle). */
+  speckled: boolean;
 }
 
 export type SmallStructuresOptions = PhantomOptions;
