@@ -1,7 +1,6 @@
 // Seeded phantoms: medical-looking 2-D images with exact masks, made from nothing but a seed.
 // They pretrain the small SAM-architecture base (`udeg pretrain`: shapes, endoscopy and small
-// structures) and are
-// the demo's unseen domain (ultrasound). Four kinds, one module each:
+// structures) and are the demo's unseen domain (ultrasound). Four kinds, one module each:
 // - ultrasound.ts: B-mode-like grey image in a convex (fan) or linear field of view: layered
 //   tissue, correlated Rayleigh speckle after log compression, depth attenuation, a hypoechoic
 //   lesion with a smooth irregular boundary, partly faded edges, posterior shadowing or enhancement;
