@@ -47,7 +47,9 @@ export const ConfigSchema = z
         scratch: ScratchSchema.default({}),
         /**
          * How the encoder of a SAM checkpoint or base adapts: LoRA (default), every weight
-         * ("full"), or not at all ("frozen"). From scratch, everything trains.
+         * ("full"), or not at all ("frozen"). From scratch, everything trains. Measured from the
+         * bundled base (2026-12-07, 30 epochs, train seeds 0-2, mean test Dice): "full" moves brain
+         * 0.856 -> 0.867 but ultrasound 0.594 -> 0.564 and small structures 0.779 -> 0.764.
          */
         encoder: z.enum(["lora", "full", "frozen"]).default("lora"),
         lora: z
