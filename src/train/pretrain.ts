@@ -8,7 +8,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type PhantomKind, writePhantomDataset } from "../data/phantoms/index.js";
+import { type PhantomKind, type ShapesOptions, writePhantomDataset } from "../data/phantoms/index.js";
 import { resolveConfig } from "../udeg/config.js";
 import { type BaseManifest, exportBase, readBaseManifest } from "./base.js";
 import { train } from "./trainer.js";
@@ -80,8 +80,7 @@ function phantomMix(
   kinds: readonly PhantomKind[],
   count: number,
   seed: number,
-  rims: number,
-  speckle: number,
+  shapesOptions: Pick<ShapesOptions, "rims" | "speckle">,
 ): void {
   const merged = { train: [] as string[], val: [] as string[], test: [] as string[] };
   kinds.forEach((kind, i) => {
@@ -90,7 +89,7 @@ function phantomMix(
       size: 128,
       seed: seed * 100 + i,
       difficulty: PRETRAIN_DIFFICULTY,
-      ...(kind === "shapes" ? { generator: { rims, speckle } } : {}),
+      ...(kind === "shapes" ? { generator: shapesOptions } : {}),
     });
     const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8")) as typeof merged;
     for (const part of ["train", "val", "test"] as const) merged[part].push(...split[part]);
@@ -113,7 +112,7 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
   try {
     const data = join(work, "data");
     o.log(`generating ${o.count} phantoms each of ${PRETRAIN_KINDS.join(", ")} ...`);
-    phantomMix(data, PRETRAIN_KINDS, o.count, o.seed, o.rims, o.speckle);
+    phantomMix(data, PRETRAIN_KINDS, o.count, o.seed, { rims: o.rims, speckle: o.speckle });
     // Heads of 24 (the bundled base: 96 = 4 x 24) or else of 32 channels.
     const heads = o.width % 24 === 0 ? o.width / 24 : o.width % 32 === 0 ? o.width / 32 : 1;
     const config = resolveConfig({
