@@ -1,4 +1,5 @@
-// Texture for the phantoms: seeded value noise, fractal sums of it, and a separable Gaussian blur.
+// Texture for the phantoms: seeded value noise, fractal sums of it, a separable Gaussian blur,
+// and correlated Rayleigh speckle.
 import type { Rng } from "../../engine/random.js";
 import { TAU } from "./helpers.js";
 
@@ -153,4 +154,35 @@ export function blur(src: Float32Array, w: number, h: number, sx: number, sy: nu
     cur = out;
   }
   return cur === src ? Float32Array.from(src) : cur;
+}
+
+/**
+ * Correlated Rayleigh speckle (coherent imaging): the magnitude of a complex Gaussian field, one
+ * normal pair per pixel, blurred by a point spread function of sigmas psfX, psfY px. Returns the
+ * magnitude, its mean, and the field's unblurred real parts (white noise, for a noise floor).
+ */
+export function rayleighSpeckle(
+  rng: Rng,
+  w: number,
+  h: number,
+  psfX: number,
+  psfY: number,
+): { magnitude: Float32Array; mean: number; white: Float32Array } {
+  const n = w * h;
+  const re = new Float32Array(n);
+  const im = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    re[i] = rng.normal();
+    im[i] = rng.normal();
+  }
+  const reB = blur(re, w, h, psfX, psfY);
+  const imB = blur(im, w, h, psfX, psfY);
+  const magnitude = new Float32Array(n);
+  let mean = 0;
+  for (let i = 0; i < n; i++) {
+    const a = Math.sqrt(reB[i]! ** 2 + imB[i]! ** 2);
+    magnitude[i] = a;
+    mean += a;
+  }
+  return { magnitude, mean: mean / n, white: re };
 }

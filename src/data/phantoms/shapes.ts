@@ -4,7 +4,7 @@ import { Rng } from "../../engine/random.js";
 import { DatasetError } from "../errors.js";
 import { randomBlob, rasterBlob, rectSd } from "./blobs.js";
 import { checkOptions, checkUnit, clamp01, finish, fraction, lerp, smoothstep, TAU } from "./helpers.js";
-import { blur, fractalImage } from "./noise.js";
+import { blur, fractalImage, rayleighSpeckle } from "./noise.js";
 import type { Phantom, ShapesMeta, ShapesOptions } from "./types.js";
 
 /** Ellipses, rotated rectangles and blobs (all class 1) on a textured background. */
@@ -217,26 +217,13 @@ function speckleRender(rgb: Float32Array, backdrop: Float32Array, S: number, d: 
   const lum = (a: Float32Array, i: number) => (a[i]! + a[n + i]! + a[2 * n + i]!) / 3;
   const gate = fractalImage(rng, S, S, rng.uniform(12, 32) * px, 3);
   const fade = clamp01(lerp(0.3, 0.9, d) * rng.uniform(0.8, 1.2));
-  // Scatterers: a complex Gaussian field blurred by a point spread function wider on one axis.
-  const sx = rng.uniform(1, 2.5) * px;
-  const sy = rng.uniform(0.6, 1.5) * px;
-  const field = () =>
-    blur(
-      Float32Array.from({ length: n }, () => rng.normal()),
-      S,
-      S,
-      sx,
-      sy,
-    );
-  const re = field();
-  const im = field();
+  // A point spread function wider on one axis.
+  const psfX = rng.uniform(1, 2.5) * px;
+  const psfY = rng.uniform(0.6, 1.5) * px;
+  const { magnitude } = rayleighSpeckle(rng, S, S, psfX, psfY);
   const power = lerp(0.3, 0.7, d) * rng.uniform(0.9, 1.1);
-  const amp = new Float32Array(n);
-  let mean = 0;
-  for (let i = 0; i < n; i++) {
-    amp[i] = Math.hypot(re[i]!, im[i]!) ** power;
-    mean += amp[i]! / n;
-  }
+  const amp = magnitude.map((a) => a ** power);
+  const mean = amp.reduce((sum, a) => sum + a, 0) / n;
   for (let i = 0; i < n; i++) {
     const back = lum(backdrop, i);
     const keep = 1 - fade * smoothstep(0.3, -0.7, gate[i]!);

@@ -5,7 +5,7 @@
 import { Rng } from "../../engine/random.js";
 import { type Blob, type BlobRaster, blobOutline, randomBlob, rasterBlob } from "./blobs.js";
 import { angleDiff, checkOptions, clamp01, finish, fraction, lerp, smoothstep, TAU } from "./helpers.js";
-import { blur, fractalAt, fractalImage } from "./noise.js";
+import { blur, fractalAt, fractalImage, rayleighSpeckle } from "./noise.js";
 import type { Phantom, UltrasoundMeta, UltrasoundOptions } from "./types.js";
 
 /** The scan geometry: per pixel depth (0 at the transducer .. 1 at the far edge) and lateral position. */
@@ -362,26 +362,8 @@ function scannerImage(
   const tgcPhase = rng.uniform(0, TAU);
   const gain0 = rng.uniform(0.85, 1.2);
   const nearBright = rng.uniform(0.2, 0.8);
-  // Speckle: complex Gaussian scattering, correlated by the point spread function (wider
-  // laterally), magnitude = Rayleigh.
-  const re = new Float32Array(n);
-  const im = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    re[i] = rng.normal();
-    im[i] = rng.normal();
-  }
-  const psfX = 1.1 * px;
-  const psfY = 0.7 * px;
-  const reB = blur(re, S, S, psfX, psfY);
-  const imB = blur(im, S, S, psfX, psfY);
-  const speckle = new Float32Array(n);
-  let sMean = 0;
-  for (let i = 0; i < n; i++) {
-    const a = Math.sqrt(reB[i]! ** 2 + imB[i]! ** 2);
-    speckle[i] = a;
-    sMean += a;
-  }
-  sMean /= n;
+  // Speckle, correlated by the point spread function (wider laterally).
+  const { magnitude: speckle, mean: sMean, white: re } = rayleighSpeckle(rng, S, S, 1.1 * px, 0.7 * px);
   const speckleExp = lerp(0.45, 0.8, d) * rng.uniform(0.9, 1.1);
   const noiseFloor = lerp(0.004, 0.02, d) * rng.uniform(0.7, 1.3);
   const dynamicRangeDb = rng.uniform(45, 60);
