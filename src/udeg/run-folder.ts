@@ -120,6 +120,8 @@ export interface RunSummary {
   epochs: number;
   /** Best validation Dice: the kept model's (null without a val part: the last epoch is kept). */
   bestDice: number | null;
+  /** The epoch (1-based) whose model was kept, chosen on validation; null without a val part. */
+  bestEpoch: number | null;
   /** Dice of the last validation pass. */
   lastDice: number | null;
   lastLoss: number;

@@ -225,7 +225,8 @@ test("without a val part, 10 % of train is held out; the best val epoch is kept;
   const data = sliceDataset({ train: FOUR.concat(["slice_025", "slice_035"]), test: ["slice_045"] });
   const out = runDir();
   const config = resolveConfig({ overrides: smallConfig({ lr: 5e-3, epochs: 12, patience: 2 }) });
-  const summary = await train({ data, out, config, progress: false, log: quiet });
+  const lines: string[] = [];
+  const summary = await train({ data, out, config, progress: false, log: (l) => lines.push(l) });
   const split = JSON.parse(readFileSync(runPath(out, "split"), "utf8"));
   assert.equal(split.val.length, 1, "round(6 * 0.1) = 1 held out, written to the run");
   assert.equal(split.train.length, 5);
@@ -237,6 +238,8 @@ test("without a val part, 10 % of train is held out; the best val epoch is kept;
     .filter((r) => r.type === "epoch");
   const best = epochs.reduce((b, r) => (r.val_dice > b.val_dice ? r : b));
   assert.equal(summary.bestDice, best.val_dice, "summary holds the best val Dice");
+  assert.equal(summary.bestEpoch, best.epoch + 1, "summary names the kept epoch, 1-based");
+  assert.match(lines.at(-1)!, new RegExp(`\\(epoch ${best.epoch + 1} of ${summary.epochs}, kept\\)`));
   const meta = readSafetensors(runPath(out, "model")).metadata;
   assert.equal(Number(meta.step), best.step, "model.safetensors is the best epoch's");
   assert.equal(Number(meta.val_dice), best.val_dice);
@@ -253,7 +256,7 @@ test("resume after a kill gives the same result as an unbroken run", async () =>
   const data = sliceDataset({ train: FOUR, val: ["slice_035"] });
   const config = resolveConfig({ overrides: smallConfig({ epochs: 3, augment: true, lr: 3e-3 }) });
   const unbroken = runDir();
-  await train({ data, out: unbroken, config, progress: false, log: quiet });
+  const whole = await train({ data, out: unbroken, config, progress: false, log: quiet });
 
   const broken = runDir();
   const kill = (step: number) => {
@@ -263,9 +266,13 @@ test("resume after a kill gives the same result as an unbroken run", async () =>
     train({ data, out: broken, config, progress: false, log: quiet, afterStep: kill }),
     /killed/,
   );
+  // Killed in epoch 2: the state on disk names epoch 1 as the best so far, for the resumed run.
+  assert.equal(readSafetensors(runPath(broken, "last")).metadata.best_epoch, "1");
   await assert.rejects(train({ data, out: broken, config, progress: false, log: quiet }), /--resume/);
   const summary = await train({ data, out: broken, config, resume: true, progress: false, log: quiet });
   assert.equal(summary.steps, 6);
+  assert.equal(summary.bestEpoch, whole.bestEpoch, "the kept epoch survives the kill (checkpoint metadata)");
+  assert.ok(summary.bestEpoch !== null);
 
   const a = readSafetensors(runPath(unbroken, "last"));
   const b = readSafetensors(runPath(broken, "last"));
