@@ -215,6 +215,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
         preset,
         metrics: m,
         ...curves(runDir),
+        keptEpoch: summary.bestEpoch ?? null,
         seconds: summary.seconds,
       });
       if (preset === o.presets[0]) {

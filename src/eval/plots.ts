@@ -144,6 +144,8 @@ export interface LineSeries {
   name: string;
   colour: string;
   points: { x: number; y: number }[];
+  /** One point ringed on the curve (the epoch whose model a run kept); absent: none. */
+  marked?: { x: number; y: number } | null;
 }
 
 export interface LineChartOptions {
@@ -222,6 +224,15 @@ export async function lineChartSvg(o: LineChartOptions): Promise<string> {
     layers.push({
       data: { values: raw },
       mark: { type: "line", strokeWidth: 2.2, point: o.points ? { filled: true, size: 36 } : false },
+      encoding: { x, y, color: colour },
+    });
+  }
+  const marked = o.series.flatMap((s) => (s.marked ? [{ series: s.name, ...s.marked }] : []));
+  if (!empty && marked.length > 0) {
+    layers.push({
+      name: "marked",
+      data: { values: marked },
+      mark: { type: "point", shape: "circle", size: 220, filled: false, strokeWidth: 2.2, opacity: 1 },
       encoding: { x, y, color: colour },
     });
   }

@@ -59,6 +59,8 @@ export interface ReportRun {
   metrics: Record<MetricName, number | null>;
   lossCurve: { step: number; loss: number }[];
   valCurve: { epoch: number; dice: number }[];
+  /** The epoch whose model the run kept (RunSummary.bestEpoch), ringed on its val curve. */
+  keptEpoch?: number | null;
   /** Training time. */
   seconds: number;
   /**
@@ -347,6 +349,10 @@ async function curves(domain: ReportDomain, colours: Map<string, string>): Promi
     name: r.preset,
     colour: colours.get(r.preset)!,
     points: r.valCurve.map((p) => ({ x: p.epoch, y: p.dice })),
+    marked: r.valCurve
+      .filter((p) => p.epoch === r.keptEpoch)
+      .map((p) => ({ x: p.epoch, y: p.dice }))
+      .at(0),
   }));
   const ys = loss.flatMap((s) => s.points.map((p) => p.y)).filter((y) => Number.isFinite(y));
   const positive = ys.length > 0 && ys.every((y) => y > 0);
@@ -371,7 +377,7 @@ async function curves(domain: ReportDomain, colours: Map<string, string>): Promi
     `<figure class="plot-card">${inlineSvg(lossSvg, `${domain.name}: training loss against step for every preset`, "plot curve-loss")}` +
     `<figcaption>Per-step loss; faint: raw, solid: smoothed. Presets have different loss terms, so compare shapes, not heights.</figcaption></figure>` +
     `<figure class="plot-card">${inlineSvg(valSvg, `${domain.name}: validation Dice against epoch for every preset`, "plot curve-val")}` +
-    `<figcaption>Dice on the validation split after each epoch.</figcaption></figure>`
+    `<figcaption>Dice on the validation split after each epoch; ringed: the epoch whose model each preset kept (and was tested).</figcaption></figure>`
   );
 }
 

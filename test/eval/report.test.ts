@@ -81,6 +81,8 @@ function run(preset: string, dice: number, seconds: number, seed: number): Repor
       loss: 1.5 * Math.exp(-s / 30) + 0.1 + 0.1 * r(),
     })),
     valCurve: Array.from({ length: 6 }, (_, e) => ({ epoch: e + 1, dice: dice - 0.3 * Math.exp(-e) })),
+    // udeg kept epoch 4; samed says nothing (a run folder from before bestEpoch was recorded).
+    keptEpoch: preset === "udeg" ? 4 : undefined,
     seconds,
   };
 }
@@ -231,6 +233,20 @@ describe("report", () => {
           assert.ok(m[1]!.includes(">udeg<") && m[1]!.includes(">samed<"), `${cls} legend lacks a preset`);
         }
       }
+      // The kept epoch is ringed on its own curve, and only where a run says which it kept.
+      const val = /class="plot curve-val"[^>]*>(.*?)<\/svg>/s.exec(s)![1]!;
+      const rings = /class="mark-symbol role-mark marked_marks"[^>]*>(.*?)<\/g>/s.exec(val);
+      assert.ok(rings, "the val curve rings the kept epoch");
+      const ringed = [...rings[1]!.matchAll(/aria-label="([^"]*)"/g)].map((m) => m[1]);
+      assert.equal(ringed.length, 1, ringed.join(" | "));
+      const [, epoch, dice] = /^epoch: (\d+); Dice: ([\d.]+); series: udeg$/.exec(ringed[0]!) ?? [];
+      assert.equal(epoch, "4", ringed[0]);
+      const curve = sections(html).indexOf(s) === 0 ? 0.8734 : 0.7011; // udeg's Dice in this domain
+      assert.ok(
+        Math.abs(Number(dice) - (curve - 0.3 * Math.exp(-3))) < 1e-6,
+        `ring at the curve's epoch-4 value: ${dice}`,
+      );
+      assert.match(s, /ringed: the epoch whose model each preset kept/);
       assert.match(s, /class="colourbar"/);
       assert.ok(s.includes("ECE <strong>0.0500</strong>"), "ECE of the reliability bins");
     }
