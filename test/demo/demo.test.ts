@@ -32,6 +32,11 @@ test("udeg demo (shortened) trains on both domains and writes a self-contained r
   assert.ok((html.match(/<img /g) ?? []).length >= 2 * 2 * 5, "image grid for two examples per domain");
   assert.ok(html.includes("samed"), "ablation row");
   assert.ok(!/https?:\/\//.test(html), "no external resources");
+  // The kept epoch (the run's summary) reaches the report: ringed for both presets in both domains.
+  const rings = html.match(/class="mark-symbol role-mark marked_marks"[^>]*>.*?<\/g>/gs) ?? [];
+  assert.equal(rings.length, 2, "one ring layer per domain's val plot");
+  for (const r of rings)
+    assert.equal(r.match(/aria-label="epoch: 1; Dice: [\d.]+; series: (udeg|samed)"/g)?.length, 2, r);
   assert.ok(
     lines.some((l) => l.includes("[4/4]")),
     "progress lines",
