@@ -41,7 +41,7 @@ export const RUN_FILES = {
   },
   summary: {
     name: "summary.json",
-    holds: "steps, epochs, best and last validation Dice, seconds",
+    holds: "steps, epochs, best and last validation Dice, the kept epoch, seconds",
   },
 } as const satisfies Record<string, FolderEntry>;
 
