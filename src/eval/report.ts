@@ -345,15 +345,15 @@ async function curves(domain: ReportDomain, colours: Map<string, string>): Promi
     colour: colours.get(r.preset)!,
     points: r.lossCurve.map((p) => ({ x: p.step, y: p.loss })),
   }));
-  const val: LineSeries[] = trained.map((r) => ({
-    name: r.preset,
-    colour: colours.get(r.preset)!,
-    points: r.valCurve.map((p) => ({ x: p.epoch, y: p.dice })),
-    marked: r.valCurve
-      .filter((p) => p.epoch === r.keptEpoch)
-      .map((p) => ({ x: p.epoch, y: p.dice }))
-      .at(0),
-  }));
+  const val: LineSeries[] = trained.map((r) => {
+    const points = r.valCurve.map((p) => ({ x: p.epoch, y: p.dice }));
+    return {
+      name: r.preset,
+      colour: colours.get(r.preset)!,
+      points,
+      marked: points.find((p) => p.x === r.keptEpoch),
+    };
+  });
   const ys = loss.flatMap((s) => s.points.map((p) => p.y)).filter((y) => Number.isFinite(y));
   const positive = ys.length > 0 && ys.every((y) => y > 0);
   const spread = positive ? Math.max(...ys) / Math.min(...ys) : 1;

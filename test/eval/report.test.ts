@@ -222,7 +222,7 @@ describe("report", () => {
   });
 
   test("inline SVG plots: curves for every preset and the reliability diagram", () => {
-    for (const s of sections(html)) {
+    for (const [i, s] of sections(html).entries()) {
       for (const cls of ["plot curve-loss", "plot curve-val", "plot reliability"]) {
         const m = new RegExp(`<svg role="img" aria-label="[^"]*" class="${cls}"[^>]*>(.*?)</svg>`, "s").exec(
           s,
@@ -241,7 +241,7 @@ describe("report", () => {
       assert.equal(ringed.length, 1, ringed.join(" | "));
       const [, epoch, dice] = /^epoch: (\d+); Dice: ([\d.]+); series: udeg$/.exec(ringed[0]!) ?? [];
       assert.equal(epoch, "4", ringed[0]);
-      const curve = sections(html).indexOf(s) === 0 ? 0.8734 : 0.7011; // udeg's Dice in this domain
+      const curve = i === 0 ? 0.8734 : 0.7011; // udeg's Dice in this domain
       assert.ok(
         Math.abs(Number(dice) - (curve - 0.3 * Math.exp(-3))) < 1e-6,
         `ring at the curve's epoch-4 value: ${dice}`,
