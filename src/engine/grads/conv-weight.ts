@@ -153,6 +153,14 @@ const convWeightGradByTaps: WeightGradMethod = (input, gradOut, geo, weightShape
  * Measured (`npm run bench -- engine`: 3x3, 64->64 over 2 x 64 x 128 x 128, AMD EPYC, 2 threads,
  * 3 runs each): conv forward + backward 18.3-20.3 ms; 24.1-25.1 ms with one contiguous window of
  * the flattened, padded input per tap; 33.1 ms by taps. PyTorch: 15.2-18.6 ms.
+ * Not taken (onnxruntime's profiler, 20 runs of that case, 2026-12-07): stacking the input's
+ * shifted copies along the channels, so that each row shift is one product [3C, frame] x
+ * [frame, O], cuts the products from 8.3 to 7.3 ms, but the Concat that stacks them costs 3.7 ms
+ * (25 MB written; the two Pads it replaces cost 1.4 ms): forward + backward 19.3 against 19.4.
+ * What bounds this case: onnxruntime's best SGEMM rate here is 352 GFLOP/s (a 2048^3 MatMul), at
+ * which the forward's 2.4 GFLOP alone take 6.9 ms, PyTorch's whole forward (6.4-6.8 ms, oneDNN's
+ * direct convolution); the Conv kernel runs at 287 GFLOP/s and the weight gradient's products at
+ * 290, so the copies above are all that is left to remove, and they are not enough for 1.0x.
  */
 const convWeightGradByShiftedOperands: WeightGradMethod = (input, gradOut, geo, weightShape) => {
   const { n, c, o, grp, osp } = sizesOf(input, gradOut, geo);
