@@ -107,10 +107,11 @@ export function udegEncode(store: ParamStore, model: UdegModelOptions, image0to2
     // The edge loss reaches the encoder through these inputs, and that is what loses small
     // objects late in training: with them detached (seed 0, 2026-12-07) the brain val Dice no
     // longer falls from 0.91 to 0.72 after epoch 7 (the fall is the 102-pixel slice_002 no longer
-    // found): it rises to 0.94 (epoch 18) and ends at 0.87; brain test goes 0.846 -> 0.856, but ultrasound falls
-    // 0.604 -> 0.561 (small structures 0.780 -> 0.775). Scaling their gradient by 0.1 or 0.3
-    // instead: 0.861 / 0.592 / 0.765 and 0.867 / 0.592 / 0.766, the val fall kept. The
-    // ultrasound lesions are found with the edge loss's help in the encoder, so it stays.
+    // found): it rises to 0.94 (epoch 18) and ends at 0.87; brain test goes 0.846 -> 0.856, but
+    // ultrasound falls 0.604 -> 0.561 (small structures 0.780 -> 0.775). Scaling their gradient
+    // by 0.1 or 0.3 instead (brain / ultrasound / small structures): 0.861 / 0.592 / 0.765 and
+    // 0.867 / 0.592 / 0.766, the val fall kept. The ultrasound lesions are found with the edge
+    // loss's help in the encoder, so it stays.
     const gen = edgePromptGenerator(
       store.scope("udeg.edge."),
       cfg,
