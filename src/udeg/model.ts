@@ -110,8 +110,11 @@ export function udegEncode(store: ParamStore, model: UdegModelOptions, image0to2
     // found): it rises to 0.94 (epoch 18) and ends at 0.87; brain test goes 0.846 -> 0.856, but
     // ultrasound falls 0.604 -> 0.561 (small structures 0.780 -> 0.775). Scaling their gradient
     // by 0.1 or 0.3 instead (brain / ultrasound / small structures): 0.861 / 0.592 / 0.765 and
-    // 0.867 / 0.592 / 0.766, the val fall kept. The ultrasound lesions are found with the edge
-    // loss's help in the encoder, so it stays.
+    // 0.867 / 0.592 / 0.766, the val fall kept. Detached only after epoch 4 (a resumed run):
+    // no fall (val 0.92-0.94 to the end), 0.850 / 0.590 / 0.778; after epoch 8, once slice_002
+    // is lost: 0.846 / 0.591 / 0.778. So the fall costs the brain test little (its gap is the
+    // unseen top slices), and the ultrasound lesions are found with the edge loss's help in the
+    // encoder: it stays.
     const gen = edgePromptGenerator(
       store.scope("udeg.edge."),
       cfg,
