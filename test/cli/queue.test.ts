@@ -163,11 +163,9 @@ test("a job that keeps failing is reported with its error after its attempts; th
   const report = lines.join("\n");
   assert.match(report, /2 of 3 input\(s\) predicted .*; 1 failed:/);
   assert.match(report, /broken\.png: .*broken\.png.*cannot decode this PNG/);
-  assert.equal(
-    w.lines.filter((l) => l.startsWith("failed ") && l.includes("attempt")).length,
-    2,
-    "tried twice",
-  );
+  const attemptsLogged = () => w.lines.filter((l) => l.startsWith("failed ") && l.includes("attempt")).length;
+  await until("the worker's line for each attempt", () => attemptsLogged() >= 2, 10_000); // as for "done" below
+  assert.equal(attemptsLogged(), 2, "tried twice");
   stop(w.child);
 });
 
@@ -210,6 +208,9 @@ test("a DICOMweb study through a worker: one job per image series, the SEG store
       () => {},
     );
     assert.equal(failed, 0);
+    // The submitter hears of the completion through Redis, and can do so before the worker's own
+    // "completed" handler has printed its line: wait for the line, then count.
+    await until("the worker's done line", () => w.lines.some((l) => l.startsWith("done ")), 10_000);
     assert.equal(w.lines.filter((l) => l.startsWith("done ")).length, 1, "one job: the one image series");
     const after = await qidoSeries({ url: pacs.dicomweb }, study);
     assert.deepEqual(
