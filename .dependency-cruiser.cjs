@@ -1,9 +1,9 @@
 // The layers of src/, enforced by `npm run lint` (dependency-cruiser): each folder may import
 // only from its own layer and the ones below it, and nothing imports in a circle.
-//   engine < io < data < sam < udeg < eval < train < serve < demo < cli
+//   engine < io < data < sam < udeg < eval < train < predict < serve < demo < cli
 // A new top-level folder of src/ sits above train (add it to LAYERS in its place); the lint fails
 // until it is listed. The page (web/src) may import src/, never the other way round.
-const LAYERS = ["engine", "io", "data", "sam", "udeg", "eval", "train", "serve", "demo", "cli"];
+const LAYERS = ["engine", "io", "data", "sam", "udeg", "eval", "train", "predict", "serve", "demo", "cli"];
 
 const above = (i) => LAYERS.slice(i + 1).join("|");
 

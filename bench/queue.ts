@@ -7,9 +7,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { predictCommand } from "../src/cli/predict.js";
-import { predictOnQueue } from "../src/cli/queue.js";
 import { bundledBrainData, demoOverrides } from "../src/demo/demo.js";
+import { predictFiles } from "../src/predict/files.js";
+import { predictOnQueue } from "../src/predict/queue.js";
 import { train } from "../src/train/trainer.js";
 import { resolveConfig } from "../src/udeg/config.js";
 import { startRedis } from "../test/redis.js";
@@ -57,7 +57,7 @@ export async function benchQueue(args: string[]): Promise<void> {
   }
 
   const t0 = performance.now();
-  await predictCommand({ model: run, input, out: join(dir, "local"), quiet: true }, () => {});
+  await predictFiles({ model: run, input, out: join(dir, "local"), quiet: true }, () => {});
   const localS = (performance.now() - t0) / 1000;
   console.error(`local: ${count} images in ${localS.toFixed(1)} s`);
 

@@ -5,7 +5,7 @@ import { GRAD_REL_TOL, OUTPUT_ABS_TOL, runParity } from "../src/sam/parity.js";
 
 const dirs = process.argv.slice(2);
 if (dirs.length === 0) {
-  console.error("usage: npm run parity -- FIXTURE_DIR [...]   (e.g. ../shared/fixtures/sam/tiny)");
+  console.error("usage: npm run parity -- FIXTURE_DIR [...]   (e.g. test/fixtures/sam/tiny)");
   process.exit(2);
 }
 let failed = 0;

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { seriesToNifti, sliceOrder } from "../io/dicom-series.js";
 import { writeNifti } from "../io/nifti.js";
-import { dicomSeries, isDicomFile } from "./predict-dicom.js";
+import { dicomSeries, isDicomFile } from "../predict/dicom.js";
 
 export interface ConvertOptions {
   input: string;

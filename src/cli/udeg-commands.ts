@@ -3,14 +3,14 @@ import { existsSync } from "node:fs";
 import { basename, dirname, resolve } from "node:path";
 import type { Command } from "commander";
 import { type EvalOptions, evaluateRun } from "../eval/evaluate-run.js";
+import { type DicomwebPredictOptions, predictDicomweb } from "../predict/dicomweb.js";
+import { type PredictOptions, predictFiles } from "../predict/files.js";
+import { predictOnQueue } from "../predict/queue.js";
 import { train } from "../train/trainer.js";
 import { type PresetName, resolveConfig } from "../udeg/config.js";
 import { exportRun, exportWebModels } from "../udeg/export.js";
 import { loadRun } from "../udeg/predictor.js";
 import { DEVICE_HELP, deviceName, integer, positiveInt, positiveNumber, shardSpec } from "./parse.js";
-import { type PredictOptions, predictCommand } from "./predict.js";
-import { type DicomwebPredictOptions, predictDicomweb } from "./predict-dicomweb.js";
-import { predictOnQueue } from "./queue.js";
 
 interface TrainFlags {
   data: string;
@@ -143,7 +143,7 @@ export function addUdegCommands(program: Command): void {
           if (failed > 0) process.exitCode = 1;
           return;
         }
-        await predictCommand(f);
+        await predictFiles(f);
       },
     );
 

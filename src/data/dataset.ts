@@ -21,10 +21,11 @@
 
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { type DecodedImage, readImage, readImageInfo, toRgb } from "../io/images.js";
+import { readImage, readImageInfo, readImageSource } from "../io/images.js";
 import { getSlice, type NiftiVolume } from "../io/nifti.js";
-import type { LabelMap, PlanarImage } from "../io/planar-image.js";
+import type { LabelMap } from "../io/planar-image.js";
 import { DatasetError, listSome, unreadable } from "./errors.js";
+import { DEFAULT_INPUT_RULE, type InputRule, inputPlanes, volumeWindow } from "./input-rule.js";
 import {
   detectLayout,
   type LayoutKind,
@@ -35,20 +36,11 @@ import {
 import { byName } from "./layouts/scan.js";
 import { detectMasks } from "./mask-detection.js";
 import { type DetectedConvention, type MaskConvention, maskChannel, toClassIndices } from "./masks.js";
-import { toPlanar } from "./preprocess.js";
 import { makeSplit, readSplit, type Split, type SplitFractions, type SplitPart } from "./split.js";
 import type { LoadedSample } from "./types.js";
 import { VolumeCache } from "./volume-cache.js";
-import { percentileWindow } from "./volume-window.js";
 
 export type { LayoutKind, SampleRef };
-
-/** How NIfTI intensities become 0..255. */
-export type NiftiWindow =
-  /** Per volume: the lower/upper percentiles map to 0/255 (default 0.5 / 99.5). */
-  | { kind: "percentile"; lower: number; upper: number }
-  /** Fixed range, e.g. CT { min: -125, max: 275 }. */
-  | { kind: "range"; min: number; max: number };
 
 export interface OpenDatasetOptions extends NiftiScanOptions {
   /** Default: detected from the folder's contents. */
@@ -65,10 +57,11 @@ export interface OpenDatasetOptions extends NiftiScanOptions {
   numClasses?: number;
   /** How many masks (2-D) or label volumes (NIfTI) detection reads. Default 32 / 4. */
   detectSamples?: number;
-  /** 16-bit images to 0..255: per-image min-max (default) or value / 257. */
-  intensity16?: "min-max" | "full-range";
-  /** NIfTI: intensity window. Default { kind: "percentile", lower: 0.5, upper: 99.5 }. */
-  window?: NiftiWindow;
+  /**
+   * From file to the network's planes (input-rule.ts): 16-bit scaling and the NIfTI window.
+   * Default DEFAULT_INPUT_RULE; a run passes its config.input.
+   */
+  input?: Partial<InputRule>;
   /** NIfTI: bytes of decoded volumes kept in memory. Default 512 MiB. */
   volumeCacheBytes?: number;
 }
@@ -92,7 +85,7 @@ export interface Dataset {
   readonly warnings: readonly string[];
   /** The samples of one part of the split. */
   part(part: SplitPart): SampleRef[];
-  /** Reads one sample at full resolution: image as 3 planes 0..255, mask as class indices. */
+  /** Reads one sample at full resolution: image as 3 planes 0..255 (input-rule.ts), mask as class indices. */
   load(sample: SampleRef | string): Promise<LoadedSample>;
   /** One paragraph for logs: layout, counts, split, mask convention. */
   describe(): string;
@@ -106,6 +99,7 @@ class ImageDataset implements Dataset {
   readonly groups: readonly string[];
   private readonly byName: Map<string, SampleRef>;
   private readonly windows = new Map<string, [number, number]>();
+  private readonly rule: InputRule;
 
   constructor(
     readonly root: string,
@@ -120,6 +114,7 @@ class ImageDataset implements Dataset {
   ) {
     this.groups = [...new Set(samples.map((s) => s.group))].sort(byName);
     this.byName = new Map(samples.map((s) => [s.name, s]));
+    this.rule = { ...DEFAULT_INPUT_RULE, ...opts.input };
   }
 
   get numClasses(): number {
@@ -152,8 +147,8 @@ class ImageDataset implements Dataset {
   }
 
   private async loadImage(ref: SampleRef): Promise<LoadedSample> {
-    const [img, ...maskImgs] = await Promise.all([
-      readImage(ref.image).catch((e: unknown) => {
+    const [source, ...maskImgs] = await Promise.all([
+      readImageSource(ref.image).catch((e: unknown) => {
         throw unreadable(ref.image, "image", ref.name, e);
       }),
       ...ref.masks.map((m) =>
@@ -162,38 +157,18 @@ class ImageDataset implements Dataset {
         }),
       ),
     ]);
+    const image = inputPlanes(source, this.rule);
     let mask: LabelMap | undefined;
     for (let k = 0; k < maskImgs.length; k++) {
       const m = maskImgs[k]!;
       const file = ref.masks[k]!;
-      checkSameSize(img, m, ref.image, file);
+      checkSameSize(image, m, ref.image, file);
       const labels = toClassIndices(maskChannel(m, file), m.width, m.height, this.masks.convention, file);
       if (!mask) mask = labels;
       else
         for (let i = 0; i < labels.data.length; i++) mask.data[i] = Math.max(mask.data[i]!, labels.data[i]!);
     }
-    return { name: ref.name, image: this.toImage(img), mask: mask! };
-  }
-
-  private toImage(img: DecodedImage): PlanarImage {
-    const rgb = toRgb(img);
-    const planes = toPlanar(rgb.data, rgb.height, rgb.width, 3);
-    if (rgb.bitDepth === 8)
-      return { data: planes, channels: 3, height: rgb.height, width: rgb.width, quantized: true };
-    let lo = 0;
-    let hi = 65535;
-    // DICOM comes already windowed as `udeg predict` windows it (io/images.ts): full range, always.
-    if ((this.opts.intensity16 ?? "min-max") === "min-max" && img.format !== "dicom") {
-      lo = Number.POSITIVE_INFINITY;
-      hi = Number.NEGATIVE_INFINITY;
-      for (const v of planes) {
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-    }
-    const k = hi > lo ? 255 / (hi - lo) : 0;
-    for (let i = 0; i < planes.length; i++) planes[i] = (planes[i]! - lo) * k;
-    return { data: planes, channels: 3, height: rgb.height, width: rgb.width, quantized: false };
+    return { name: ref.name, image, mask: mask! };
   }
 
   private async loadSlice(ref: SampleRef): Promise<LoadedSample> {
@@ -216,31 +191,20 @@ class ImageDataset implements Dataset {
         `label slice ${lab2.rows}x${lab2.cols} vs image ${img.rows}x${img.cols}`,
       );
     }
-    const [lo, hi] = this.windowOf(ref.image, vol);
-    const n = img.rows * img.cols;
-    const planes = new Float32Array(3 * n);
-    const k = hi > lo ? 255 / (hi - lo) : 0;
-    for (let i = 0; i < n; i++) {
-      const v = (img.data[i]! - lo) * k;
-      planes[i] = v > 0 ? Math.min(v, 255) : 0; // NaN -> 0
-    }
-    planes.copyWithin(n, 0, n);
-    planes.copyWithin(2 * n, 0, n);
+    const image = inputPlanes({ kind: "slice", ...img, window: this.windowOf(ref.image, vol) }, this.rule);
     const mask = toClassIndices(lab2.data, img.cols, img.rows, this.masks.convention, label);
     return {
       name: ref.name,
-      image: { data: planes, channels: 3, height: img.rows, width: img.cols, quantized: false },
+      image,
       mask,
       spacing: img.spacing,
     };
   }
 
   private windowOf(path: string, vol: NiftiVolume): [number, number] {
-    const w = this.opts.window ?? { kind: "percentile", lower: 0.5, upper: 99.5 };
-    if (w.kind === "range") return [w.min, w.max];
     let win = this.windows.get(path);
     if (!win) {
-      win = percentileWindow(vol, w.lower, w.upper);
+      win = volumeWindow(vol, this.rule);
       this.windows.set(path, win);
     }
     return win;
@@ -259,7 +223,12 @@ class ImageDataset implements Dataset {
   }
 }
 
-function checkSameSize(img: DecodedImage, mask: DecodedImage, imageFile: string, maskFile: string): void {
+function checkSameSize(
+  img: { width: number; height: number },
+  mask: { width: number; height: number },
+  imageFile: string,
+  maskFile: string,
+): void {
   if (img.width === mask.width && img.height === mask.height) return;
   throw new DatasetError(
     maskFile,
@@ -332,14 +301,7 @@ export async function validateDataset(ds: Dataset): Promise<DatasetError[]> {
         const mi = await readImageInfo(m).catch((e: unknown) => {
           throw unreadable(m, "mask", s.name, e);
         });
-        if (mi.width !== img.width || mi.height !== img.height) {
-          checkSameSize(
-            { ...img, data: new Uint8Array(0), palette: false, bitDepth: 8, channels: 1 },
-            { ...mi, data: new Uint8Array(0), palette: false, bitDepth: 8, channels: 1 },
-            s.image,
-            m,
-          );
-        }
+        checkSameSize(img, mi, s.image, m);
       }
     } catch (err) {
       if (err instanceof DatasetError) problems.push(err);

@@ -3,6 +3,7 @@
 export * from "./augment.js";
 export * from "./dataset.js";
 export * from "./errors.js";
+export * from "./input-rule.js";
 export * from "./loader.js";
 export * from "./masks.js";
 export * from "./phantoms/index.js";

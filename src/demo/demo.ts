@@ -106,7 +106,7 @@ function curves(runDir: string): { lossCurve: ReportRun["lossCurve"]; valCurve: 
 
 async function examplesOf(runDir: string, data: string, count: number): Promise<ReportExample[]> {
   const predictor = await UdegPredictor.load(runDir);
-  const ds = await openDataset(data, { seed: predictor.config.train.seed });
+  const ds = await openDataset(data, { seed: predictor.config.train.seed, input: predictor.config.input });
   const test = ds.part("test");
   // Spread the examples over the test split (first, middle, last, ...).
   const picks = Array.from(

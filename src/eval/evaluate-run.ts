@@ -7,6 +7,7 @@ import { type Dataset, openDataset, readSplit, type SplitPart } from "../data/in
 import type { ExecutionProvider } from "../engine/index.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import { Progress } from "../io/progress.js";
+import type { UdegConfig } from "../udeg/config.js";
 import { foregroundProbability, type UdegPrediction } from "../udeg/prediction.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 import { evalDir, runPath } from "../udeg/run-folder.js";
@@ -65,8 +66,8 @@ export async function evaluateSplit(
  * The dataset with the split the run trained on (its split.json, which holds the validation
  * part held out of train) when the dataset is the one it trained on; else the dataset's own.
  */
-export async function datasetOfRun(run: string, data: string, seed: number): Promise<Dataset> {
-  const ds = await openDataset(data, { seed });
+export async function datasetOfRun(run: string, data: string, config: UdegConfig): Promise<Dataset> {
+  const ds = await openDataset(data, { seed: config.train.seed, input: config.input });
   const path = runPath(run, "split");
   if (!existsSync(path)) return ds;
   try {
@@ -81,7 +82,7 @@ export async function evaluateRun(
   log: (line: string) => void = console.error,
 ): Promise<EvalResult> {
   const predictor = await UdegPredictor.load(o.model, { ep: o.device });
-  const ds = await datasetOfRun(o.model, o.data, predictor.config.train.seed);
+  const ds = await datasetOfRun(o.model, o.data, predictor.config);
   const part = o.split ?? "test";
   const summary = await evaluateSplit(ds, part, (image) => predictor.predict(image), { quiet: o.quiet });
   const out = o.out ?? evalDir(o.model, part);

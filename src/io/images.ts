@@ -97,6 +97,21 @@ export async function readImage(path: string, options: ReadImageOptions = {}): P
   return decodeImage(await readBytes(path), path, options);
 }
 
+/**
+ * An image file as decoded, before any intensity mapping: a raster (PNG, JPEG, TIFF, BMP) or a
+ * single-frame DICOM image. data/input-rule.ts turns either into the network's planes; this is
+ * the reader training, eval and `udeg predict` share, so a DICOM's windowed floats reach both
+ * unrounded.
+ */
+export async function readImageSource(
+  path: string,
+): Promise<{ kind: "raster"; image: DecodedImage } | { kind: "dicom"; image: DicomImage; frame: 0 }> {
+  const bytes = await readBytes(path);
+  if (sniffFormat(bytes) === "dicom")
+    return { kind: "dicom", image: await decodeDicomImage(bytes, path), frame: 0 };
+  return { kind: "raster", image: await decodeImage(bytes, path) };
+}
+
 /** Decodes image bytes; `name` is used in error messages. */
 export async function decodeImage(
   bytes: Uint8Array,

@@ -1,5 +1,5 @@
 // SAM architecture configurations: the official presets and custom ones from a config.json in
-// the fixture format (snake_case keys, as ../shared/fixtures/sam/README.md lists them).
+// the fixture format (snake_case keys, as test/fixtures/sam/README.md lists them).
 import { readFileSync } from "node:fs";
 
 export interface SamConfig {

@@ -1,5 +1,5 @@
 // Number-for-number comparison of the port with a folder of golden outputs from the reference
-// PyTorch implementation (format: ../shared/fixtures/sam/README.md). Used by `npm run parity`
+// PyTorch implementation (format: test/fixtures/sam/README.md). Used by `npm run parity`
 // and by the tests.
 import { existsSync } from "node:fs";
 import { join } from "node:path";

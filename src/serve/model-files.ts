@@ -2,8 +2,10 @@
 // directory (`--model RUN`): the split encoder/decoder export in RUN/web/, written on first use and
 // rewritten when the run's weights are newer. From an ONNX file (`--onnx FILE`): the split files
 // beside it when `udeg export --split` wrote them, else the single graph (no point refinement).
+
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
+import { DEFAULT_INPUT_RULE, type InputRule } from "../data/input-rule.js";
 import { decodeModel } from "../engine/index.js";
 import { exportWebModels } from "../udeg/export.js";
 import { requireFinishedRun, runPath, webDir } from "../udeg/run-folder.js";
@@ -120,6 +122,8 @@ export function metaFromOnnx(path: string): Omit<ViewerMeta, "files" | "maxPoint
     modelSize: size,
     pixelMean: parseJsonArray(md.pixel_mean, "pixel_mean", path),
     pixelStd: parseJsonArray(md.pixel_std, "pixel_std", path),
+    // Exports made before the rule was recorded: the default, which their training used.
+    input: md.input_rule ? (JSON.parse(md.input_rule) as InputRule) : DEFAULT_INPUT_RULE,
     classes,
     preset: md.preset ?? "?",
     evidential: md.evidential === "true",

@@ -22,8 +22,8 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { buildMultipart, MultipartError, parseMultipart } from "../io/multipart.js";
 import { headerFor, type NiftiVolume, parseNifti, serializeNifti } from "../io/nifti.js";
 import { packageVersion } from "../io/package-files.js";
+import { predictNiftiVolume } from "../predict/volume.js";
 import type { UdegPredictor } from "../udeg/predictor.js";
-import { predictNiftiVolume } from "../udeg/volume-prediction.js";
 
 export const MODEL_NAME = "udeg";
 

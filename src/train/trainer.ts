@@ -162,7 +162,7 @@ export async function trainingDataset(
   resume: boolean,
   log: (line: string) => void,
 ): Promise<Dataset> {
-  const opened = await openDataset(data, { seed: config.train.seed });
+  const opened = await openDataset(data, { seed: config.train.seed, input: config.input });
   log(opened.describe());
   if (resume && existsSync(runPath(run, "split")))
     return opened.withSplit(readSplit(runPath(run, "split"), opened.groups), "run");

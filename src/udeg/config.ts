@@ -3,6 +3,7 @@
 // directory, so a run can always be reproduced from its folder.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { DEFAULT_INPUT_RULE, type InputRule } from "../data/input-rule.js";
 import { DEFAULT_LOSS, type LossConfig } from "./losses.js";
 
 const positiveInt = z.number().int().positive();
@@ -94,6 +95,30 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * From file to the network's planes (src/data/input-rule.ts), resolved when training starts:
+     * `udeg eval`, `udeg predict`, the page, the queue worker and the MONAI Label server read it
+     * from the run, so every reader feeds the network what training fed it. A run written before
+     * this section existed gets the defaults, which are what its training used.
+     */
+    input: z
+      .object({
+        intensity16: z.enum(["min-max", "full-range"]).default(DEFAULT_INPUT_RULE.intensity16),
+        window: z
+          .discriminatedUnion("kind", [
+            z
+              .object({
+                kind: z.literal("percentile"),
+                lower: z.number().min(0).max(100),
+                upper: z.number().min(0).max(100),
+              })
+              .strict(),
+            z.object({ kind: z.literal("range"), min: z.number(), max: z.number() }).strict(),
+          ])
+          .default(DEFAULT_INPUT_RULE.window),
+      })
+      .strict()
+      .default({}),
     loss: z
       .object({
         ceWeight: z.number().nonnegative().default(DEFAULT_LOSS.ceWeight),
@@ -158,6 +183,10 @@ export const ConfigSchema = z
   .strict();
 
 export type UdegConfig = z.infer<typeof ConfigSchema>;
+// The schema's input section is the rule's settings, no more and no less.
+const _inputIsRule: [InputRule, UdegConfig["input"]] extends [UdegConfig["input"], InputRule] ? true : never =
+  true;
+void _inputIsRule;
 export type PresetName = UdegConfig["preset"];
 
 /** What each preset switches, applied before the user's file and overrides. */

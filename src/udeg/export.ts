@@ -101,6 +101,8 @@ function commonMetadata(run: Run, options: ExportOptions, hasEdge: boolean): Rec
     input: `image: uint8 [${s}, ${s}, 3] RGB, the longest side resized to ${s} (PIL bilinear), any padding; image_size: float32 [2] = resized (height, width)`,
     pixel_mean: JSON.stringify(cfg.pixelMean),
     pixel_std: JSON.stringify(cfg.pixelStd),
+    // How a file becomes the image above (src/data/input-rule.ts): 16-bit scaling, NIfTI window.
+    input_rule: JSON.stringify(run.config.input),
     classes: String(classes),
     class_channels: "background first: channel k of mask_logits/probability is class k",
     preset: run.config.preset,
@@ -234,6 +236,7 @@ export function exportWebModels(
     modelSize: cfg.imageSize,
     pixelMean: [...cfg.pixelMean],
     pixelStd: [...cfg.pixelStd],
+    input: run.config.input,
     classes: o.classes,
     preset: run.config.preset,
     evidential: run.config.model.evidential,

@@ -1,12 +1,14 @@
 // meta.json of the split export (`exportWebModels`): the model's facts that a page or a server
-// needs before it loads the ONNX files, and the names the two files share. No imports, so the page's bundle uses it
-// as the Node side does; `udeg serve` adds where the model came from (serve/meta.ts).
+// needs before it loads the ONNX files, and the names the two files share. Type imports only, so
+// the page's bundle uses it as the Node side does; `udeg serve` adds where the model came from (serve/meta.ts).
 
 /**
  * Outputs of the split encoder that the decoder takes as inputs beside the embedding and the
  * dense prompt, when the model has them: the fine path's image side (fine-path.ts).
  */
 export const FINE_DETAIL_NAMES = ["fine_full", "fine_half"] as const;
+
+import type { InputRule } from "../data/input-rule.js";
 
 /** The model's facts, whichever form its ONNX files take. */
 export interface WebModelFacts {
@@ -16,6 +18,8 @@ export interface WebModelFacts {
   modelSize: number;
   pixelMean: number[];
   pixelStd: number[];
+  /** From file to the model's planes (src/data/input-rule.ts), as the run was trained. */
+  input: InputRule;
   /** Foreground classes (outputs have classes + 1 channels, background first). */
   classes: number;
   preset: string;

@@ -7,7 +7,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { before, test } from "node:test";
-import { predictCommand } from "../../src/cli/predict.js";
+import { predictFiles } from "../../src/predict/files.js";
 import { makeCtSeries } from "../io/dicom-series.js";
 import { twoStepRun } from "../train/helpers.js";
 
@@ -24,7 +24,7 @@ test("a series folder: one SEG over its 4 instances, frames in slice order; per-
   const input = join(dir, "ct");
   const series = makeCtSeries(input, 4);
   const out = join(dir, "out");
-  await predictCommand({ model: run, input, out, quiet: true }, quiet);
+  await predictFiles({ model: run, input, out, quiet: true }, quiet);
   const seg = join(out, `${series}.seg.dcm`);
   assert.ok(existsSync(seg), `${readdirSync(out).join(", ")}`);
   for (const f of readdirSync(input)) assert.ok(existsSync(join(out, f.replace(".dcm", "_mask.png"))), f);
@@ -49,7 +49,7 @@ test("bad series: a duplicate instance, a missing slice, a SEG given as an image
   copyFileSync(join(dup, first!), join(dup, "zz_copy.dcm"));
   const outDup = join(dir, "out-dup");
   await assert.rejects(
-    predictCommand({ model: run, input: dup, out: outDup, quiet: true }, quiet),
+    predictFiles({ model: run, input: dup, out: outDup, quiet: true }, quiet),
     /are the same instance/,
   );
   assert.ok(
@@ -62,7 +62,7 @@ test("bad series: a duplicate instance, a missing slice, a SEG given as an image
   // slice_NN names are (k * 7) % 5 for instance k: remove instance 2 (the middle) -> slice_04
   rmSync(join(gap, "slice_04.dcm"));
   await assert.rejects(
-    predictCommand({ model: run, input: gap, out: join(dir, "out-gap"), quiet: true }, quiet),
+    predictFiles({ model: run, input: gap, out: join(dir, "out-gap"), quiet: true }, quiet),
     /missing slices/,
   );
 
@@ -71,7 +71,7 @@ test("bad series: a duplicate instance, a missing slice, a SEG given as an image
   makeCtSeries(segIn, 1);
   copyFileSync(join(dir, "out", firstSeg), join(segIn, "result.dcm"));
   await assert.rejects(
-    predictCommand(
+    predictFiles(
       { model: run, input: join(segIn, "result.dcm"), out: join(dir, "out-seg"), quiet: true },
       quiet,
     ),

@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { predictDicomweb } from "../../src/cli/predict-dicomweb.js";
 import { readDicomDataset } from "../../src/io/dicom-seg.js";
 import { qidoSeries, wadoSeries } from "../../src/io/dicomweb.js";
 import { buildMultipart, parseMultipart } from "../../src/io/multipart.js";
+import { predictDicomweb } from "../../src/predict/dicomweb.js";
 import { makeCtSeries } from "../io/dicom-series.js";
 import { type Orthanc, startOrthanc } from "../orthanc.js";
 import { twoStepRun } from "../train/helpers.js";

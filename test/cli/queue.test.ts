@@ -10,11 +10,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeF
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { planPredict, predictCommand, shardOf } from "../../src/cli/predict.js";
-import { predictOnQueue, submitPredictions } from "../../src/cli/queue.js";
-import { DELAY_ENV } from "../../src/cli/queue-processor.js";
 import { readDicomDataset } from "../../src/io/dicom-seg.js";
 import { qidoSeries } from "../../src/io/dicomweb.js";
+import { planPredict, predictFiles, shardOf } from "../../src/predict/files.js";
+import { predictOnQueue, submitPredictions } from "../../src/predict/queue.js";
+import { DELAY_ENV } from "../../src/predict/queue-processor.js";
 import { makeCtSeries } from "../io/dicom-series.js";
 import { startOrthanc } from "../orthanc.js";
 import { type RedisServer, startRedis } from "../redis.js";
@@ -60,7 +60,7 @@ before(async () => {
   for (const k of [10, 20, 30, 40, 50, 60])
     copyFileSync(join(ITK, "images", `slice_0${k}.png`), join(input, `slice_0${k}.png`));
   local = join(dir, "local");
-  await predictCommand({ model: run, input, out: local, quiet: true }, () => {});
+  await predictFiles({ model: run, input, out: local, quiet: true }, () => {});
 });
 
 after(async () => {
@@ -249,6 +249,6 @@ test("--shard K/N: the shards partition the inputs, and their union predicts wha
   );
   const out = join(dir, "sharded");
   for (const k of [1, 2])
-    await predictCommand({ model: run, input, out, quiet: true, shard: { k, n: 2 } }, () => {});
+    await predictFiles({ model: run, input, out, quiet: true, shard: { k, n: 2 } }, () => {});
   sameOutputs(out);
 });

@@ -7,7 +7,7 @@ import { parsePoint, samPredict } from "../../src/cli/sam-predict.js";
 import { readImage, writePng } from "../../src/io/images.js";
 import { readSafetensors, toFloat32 } from "../../src/io/index.js";
 
-const TINY = "../shared/fixtures/sam/tiny";
+const TINY = "test/fixtures/sam/tiny";
 const quiet = () => {};
 
 async function fixtureImage(dir: string): Promise<string> {

@@ -403,7 +403,7 @@ describe("NIfTI volumes (imagesTr + labelsTr)", () => {
     const ax = await openDataset(d, {
       axis: 0,
       slices: "foreground",
-      window: { kind: "range", min: -300, max: 660 },
+      input: { window: { kind: "range", min: -300, max: 660 } },
     });
     assert.equal(ax.samples[0]!.name, "la_003_x000");
     const a = await ax.load(ax.samples[0]!);
@@ -425,9 +425,9 @@ describe("NIfTI volumes (imagesTr + labelsTr)", () => {
       makeNiftiHeader([6, 5, 3], "uint8"),
       new Uint8Array(90).fill(1),
     );
-    const m0 = await openDataset(d, { window: { kind: "range", min: 0, max: 1000 } });
+    const m0 = await openDataset(d, { input: { window: { kind: "range", min: 0, max: 1000 } } });
     assert.ok((await m0.load("brain_001_z000")).image.data.every((v) => v === 0));
-    const m1 = await openDataset(d, { modality: 1, window: { kind: "range", min: 0, max: 1000 } });
+    const m1 = await openDataset(d, { modality: 1, input: { window: { kind: "range", min: 0, max: 1000 } } });
     assert.ok((await m1.load("brain_001_z000")).image.data.every((v) => v === 255));
     await writeNifti(join(d, "imagesTr", "brain_002.nii.gz"), makeNiftiHeader(shape, "int16"), img);
     await rejectsWith(() => openDataset(d), "missing-mask", "brain_002.nii.gz", "labelsTr");

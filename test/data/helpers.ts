@@ -6,8 +6,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeImage, type ImageFormat, type RasterImage } from "../../src/io/images.js";
 
-/** The real MRI slices with masks and split.json (shared/, outside the repo). */
-export const ITK_BRAIN = fileURLToPath(new URL("../../../shared/data/itk-t1-brain/", import.meta.url));
+/** The real MRI slices with masks and split.json (bundled in assets/data). */
+export const ITK_BRAIN = fileURLToPath(new URL("../../assets/data/itk-t1-brain/", import.meta.url));
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `udeg-${prefix}-`));

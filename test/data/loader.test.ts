@@ -1,4 +1,4 @@
-// The data layer end to end on real data: ../shared/data/itk-t1-brain (59 MRI slices, 128 x 128
+// The data layer end to end on real data: assets/data/itk-t1-brain (59 MRI slices, 128 x 128
 // 8-bit PNG, 0/255 brain masks, split.json with train 42 / test 17).
 import assert from "node:assert/strict";
 import { before, describe, test } from "node:test";

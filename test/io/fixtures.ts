@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { bytesOf, type TensorData } from "../../src/io/dtypes.js";
 
 /** The tiny SAM reference checkpoints (same weights as .pth and .safetensors), outside the repo. */
-export const SAM_TINY = fileURLToPath(new URL("../../../shared/fixtures/sam/tiny/", import.meta.url));
+export const SAM_TINY = fileURLToPath(new URL("../fixtures/sam/tiny/", import.meta.url));
 
 /** Small torch.save files made by test/fixtures/pth/make_fixtures.py. */
 export const PTH_FIXTURES = fileURLToPath(new URL("../fixtures/pth/", import.meta.url));

@@ -1,5 +1,5 @@
 // Parity of the prompt encoder and mask decoder with segment-anything (PyTorch) on the tiny
-// fixture (../shared/fixtures/sam/README.md): outputs to 1e-4 absolute, parameter gradients to
+// fixture (test/fixtures/sam/README.md): outputs to 1e-4 absolute, parameter gradients to
 // 1e-3 norm-relative. The decoder is fed the fixture's image embeddings directly.
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -25,7 +25,7 @@ import { ParamStore, type ParamStoreOptions } from "../../src/sam/params.js";
 import { patchConv, patchConvTranspose, toChannelsFirst, toChannelsLast } from "../../src/sam/patch-ops.js";
 import { densePositionalEncoding, type Prompts, promptEncoder } from "../../src/sam/prompt-encoder.js";
 
-const DIR = join(import.meta.dirname, "../../../shared/fixtures/sam/tiny");
+const DIR = join(import.meta.dirname, "../fixtures/sam/tiny");
 const cfg = loadConfigFile(join(DIR, "config.json"));
 
 function load(file: string): Map<string, HostTensor> {

@@ -1,5 +1,5 @@
 // SAM image encoder, LoRA and input-size adaptation: against the tiny golden fixture
-// (../shared/fixtures/sam/tiny), against PyTorch reference values at other sizes (window
+// (test/fixtures/sam/tiny), against PyTorch reference values at other sizes (window
 // attention with padding; test/sam/encoder-refs.ts), and finite-difference gradients.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
@@ -35,7 +35,7 @@ import { ParamStore, type ParamStoreOptions } from "../../src/sam/params.js";
 import { resizeEncoderWeights, resizePosEmbed, resizeRelPos } from "../../src/sam/resize-weights.js";
 import { ENCODER_REFS } from "./encoder-refs.js";
 
-const TINY = new URL("../../../shared/fixtures/sam/tiny/", import.meta.url).pathname;
+const TINY = new URL("../fixtures/sam/tiny/", import.meta.url).pathname;
 
 function readHost(path: string): Map<string, HostTensor> {
   const { tensors } = readSafetensors(path);

@@ -7,7 +7,7 @@ import { loadConfigFile, SAM_PRESETS } from "../../src/sam/config.js";
 import { loadSam, SamPredictor } from "../../src/sam/model.js";
 import { runParity } from "../../src/sam/parity.js";
 
-const TINY = "../shared/fixtures/sam/tiny";
+const TINY = "test/fixtures/sam/tiny";
 const SECOND = "test/fixtures/sam/second";
 
 for (const dir of [TINY, SECOND]) {

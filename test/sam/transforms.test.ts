@@ -4,7 +4,7 @@ import { readSafetensors, toFloat32 } from "../../src/io/index.js";
 import { loadConfigFile } from "../../src/sam/config.js";
 import { postprocessMasks, prepareImage, resizePilBilinear } from "../../src/sam/transforms.js";
 
-const fixtures = ["../shared/fixtures/sam/tiny", "test/fixtures/sam/second"];
+const fixtures = ["test/fixtures/sam/tiny", "test/fixtures/sam/second"];
 
 function maxAbs(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);

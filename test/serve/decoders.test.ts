@@ -4,7 +4,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { gzipSync, inflateRawSync } from "node:zlib";
-import { percentileWindow, predictWindow, windowSlice } from "../../src/data/volume-window.js";
+import {
+  DEFAULT_INPUT_RULE,
+  inputPlanes,
+  percentileWindow,
+  volumeWindow,
+} from "../../src/data/input-rule.js";
 import {
   DicomError,
   decodeDicom,
@@ -232,18 +237,24 @@ describe("NIfTI without node:zlib", () => {
     assert.deepEqual(Array.from(parseNifti(gz, "v.nii.gz").data), Array.from(data));
   });
 
-  test("windowSlice maps a slice as udeg predict does (0.5 / 99.5 percentiles of the volume)", () => {
+  test("a slice through the input rule: the volume's 0.5 / 99.5 percentiles to 0 / 255, NaN to 0", () => {
     const shape = [10, 10, 10];
     const data = new Float32Array(1000).map((_, i) => i);
+    data[7] = Number.NaN;
     const vol = parseNiftiUncompressed(serializeNifti(makeNiftiHeader(shape, "float32"), data));
-    const [lo, hi] = predictWindow(vol);
-    assert.deepEqual([lo, hi], percentileWindow(vol, 0.5, 99.5));
-    assert.equal(lo, 5);
-    assert.equal(hi, 994);
-    const plane = windowSlice(getSlice(vol, 2, 0), lo, hi);
+    const window = volumeWindow(vol, DEFAULT_INPUT_RULE);
+    assert.deepEqual(window, percentileWindow(vol, 0.5, 99.5));
+    assert.deepEqual(window, [5, 994]); // 999 finite values: NaN is left out of the percentiles
+    const slice = (z: number) =>
+      inputPlanes({ kind: "slice", ...getSlice(vol, 2, z), window }, DEFAULT_INPUT_RULE);
+    const plane = slice(0).data;
+    assert.equal(plane.length, 3 * 100);
     assert.equal(plane[0], 0);
     assert.ok(Math.abs(plane[5]! - ((50 - 5) / 989) * 255) < 1e-4); // row i = 0, column j = 5: voxel 50
-    const top = windowSlice(getSlice(vol, 2, 9), lo, hi);
-    assert.equal(top[99], 255);
+    assert.equal(plane[70], 0); // voxel 7 (row 7, column 0) is NaN
+    assert.ok(Math.abs(plane[200 + 5]! - plane[5]!) === 0); // grey in all three planes
+    assert.equal(slice(9).data[99], 255);
+    const range = { ...DEFAULT_INPUT_RULE, window: { kind: "range" as const, min: 0, max: 255 } };
+    assert.deepEqual(volumeWindow(vol, range), [0, 255]);
   });
 });

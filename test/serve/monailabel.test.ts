@@ -12,9 +12,9 @@ import { gunzipSync } from "node:zlib";
 import { readImage } from "../../src/io/images.js";
 import { buildMultipart, parseMultipart } from "../../src/io/multipart.js";
 import { makeNiftiHeader, parseNifti, serializeNifti } from "../../src/io/nifti.js";
+import { predictNiftiVolume } from "../../src/predict/volume.js";
 import { type MonaiLabelServer, startMonaiLabelServer } from "../../src/serve/monailabel.js";
 import { UdegPredictor } from "../../src/udeg/predictor.js";
-import { predictNiftiVolume } from "../../src/udeg/volume-prediction.js";
 import { ITK, twoStepRun } from "../train/helpers.js";
 
 let server: MonaiLabelServer;

@@ -3,6 +3,7 @@
 // assertion can say exactly what the page should show.
 import assert from "node:assert/strict";
 import { test } from "node:test";
+import { DEFAULT_INPUT_RULE } from "../../src/data/input-rule.js";
 import type { PlanarImage } from "../../src/io/planar-image.js";
 import type { ViewerMeta } from "../../src/serve/meta.js";
 import type { Click, EncodedImage, InteractiveResult } from "../../src/udeg/interactive.js";
@@ -16,6 +17,7 @@ const META: ViewerMeta = {
   modelSize: 8,
   pixelMean: [0, 0, 0],
   pixelStd: [1, 1, 1],
+  input: DEFAULT_INPUT_RULE,
   classes: 1,
   preset: "udeg",
   evidential: true,

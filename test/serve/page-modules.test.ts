@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { gzipSync } from "node:zlib";
+import { DEFAULT_INPUT_RULE, inputPlanes, volumeWindow } from "../../src/data/input-rule.js";
 import { resizeInfo, restoreMaps } from "../../src/data/preprocess.js";
-import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
 import { encodePng, readImage } from "../../src/io/images.js";
 import { getSlice, makeNiftiHeader, parseNifti, serializeNifti } from "../../src/io/nifti.js";
 import { maskPngValues } from "../../src/udeg/colour-maps.js";
@@ -35,7 +35,7 @@ test("encodeGreyPng writes an 8-bit grey PNG that reads back exactly (as udeg pr
   assert.deepEqual(labelCounts(Uint8Array.of(0, 1, 2, 2, 0), 2), [2, 1, 2]);
 });
 
-test("16-bit PNGs open at full precision (* 255 / 65535, as udeg predict reads them)", async () => {
+test("16-bit PNGs open at full precision, through the model's input rule (min-max by default)", async () => {
   const w = 5;
   const h = 3;
   const grey = Uint16Array.from({ length: w * h }, (_, i) => i * 4000 + 7);
@@ -52,8 +52,14 @@ test("16-bit PNGs open at full precision (* 255 / 65535, as udeg predict reads t
   const opened = await openBytes(png, "g16.png");
   assert.equal(opened.kind, "image");
   const img = opened.image(0);
-  assert.equal(img.quantized, undefined);
-  assert.ok(Math.abs(img.data[1]! - (4007 * 255) / 65535) < 1e-3);
+  assert.equal(img.quantized, false);
+  assert.equal(img.channels, 3);
+  // Values 7 .. 56007: min-max maps 4007 to (4007 - 7) * 255 / 56000, in all three planes.
+  for (const c of [0, 1, 2]) assert.ok(Math.abs(img.data[c * w * h + 1]! - (4000 * 255) / 56000) < 1e-3);
+  const full = (
+    await openBytes(png, "g16.png", undefined, { ...DEFAULT_INPUT_RULE, intensity16: "full-range" })
+  ).image(0);
+  assert.ok(Math.abs(full.data[1]! - (4007 * 255) / 65535) < 1e-3);
   await assert.rejects(decodePng16(png.subarray(0, png.length - 20), "cut.png"), /cut\.png/);
 });
 
@@ -69,11 +75,12 @@ test("NIfTI (.nii.gz) opens as slices windowed as udeg predict does, middle slic
   assert.equal(opened.initial, 2);
   assert.match(opened.description, /NIfTI 6x5x4 int16/);
   const vol = parseNifti(raw);
-  const [lo, hi] = predictWindow(vol);
+  const window = volumeWindow(vol, DEFAULT_INPUT_RULE);
   const img = opened.image(3);
   assert.equal(img.height, 6);
   assert.equal(img.width, 5);
-  assert.deepEqual(Array.from(img.data), Array.from(windowSlice(getSlice(vol, 2, 3), lo, hi)));
+  const expected = inputPlanes({ kind: "slice", ...getSlice(vol, 2, 3), window }, DEFAULT_INPUT_RULE);
+  assert.deepEqual(Array.from(img.data), Array.from(expected.data));
   await assert.rejects(
     openBytes(gz.subarray(0, 40), "cut.nii.gz"),
     /cut\.nii\.gz: cannot decompress the gzip stream/,
@@ -87,7 +94,8 @@ test("DICOM opens frame by frame; unreadable files get the page's messages", asy
   const opened = await openBytes(dcm, "s.dcm");
   assert.equal(opened.kind, "dicom");
   assert.match(opened.description, /DICOM 128x128, MONOCHROME2, 8-bit, stored values/);
-  assert.deepEqual(Array.from(opened.image(0).data), Array.from(png.data));
+  // Stored 8-bit values, grey replicated to the model's three planes.
+  assert.deepEqual(Array.from(opened.image(0).data), [...png.data, ...png.data, ...png.data]);
   const jpegLs = writeDicom({
     rows: 4,
     columns: 4,

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Browser, Page } from "playwright-core";
+import { DEFAULT_INPUT_RULE, inputPlanes, volumeWindow } from "../../src/data/input-rule.js";
 import { toPlanar } from "../../src/data/preprocess.js";
-import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
 import { demoOverrides } from "../../src/demo/demo.js";
 import { dicomToPlanar } from "../../src/io/dicom.js";
 import { decodeDicomFile } from "../../src/io/dicom-node.js";
@@ -260,11 +260,11 @@ describe("web viewer in headless Chromium", () => {
     const path = join(dir, "brain.nii.gz");
     await writeNifti(path, makeNiftiHeader([128, 128, n], "uint8", [1, 1, 3]), data);
     const vol = await readNifti(path);
-    const [lo, hi] = predictWindow(vol);
-    const expected = async (z: number) => {
-      const slice = getSlice(vol, 2, z);
-      return predictor.predict({ data: windowSlice(slice, lo, hi), channels: 1, height: 128, width: 128 });
-    };
+    const win = volumeWindow(vol, DEFAULT_INPUT_RULE);
+    const expected = async (z: number) =>
+      predictor.predict(
+        inputPlanes({ kind: "slice", ...getSlice(vol, 2, z), window: win }, DEFAULT_INPUT_RULE),
+      );
     const before = await state(page);
     await page.setInputFiles("#file", path);
     let s = await nextResult(page, before.resultSeq, "s.file === 'brain.nii.gz'");

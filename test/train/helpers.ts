@@ -1,11 +1,11 @@
-// Small datasets for the training tests, cut from the ITK brain slices in ../shared/data.
+// Small datasets for the training tests, cut from the ITK brain slices bundled in assets/data.
 import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
 
-export const ITK = "../shared/data/itk-t1-brain";
+export const ITK = "assets/data/itk-t1-brain";
 
 /** A dataset folder with the given slices and a split.json of them. */
 export function sliceDataset(split: {

@@ -5,13 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { deviceName } from "../../src/cli/parse.js";
-import { predictCommand } from "../../src/cli/predict.js";
 import { probeDevice } from "../../src/engine/index.js";
 import { evaluateRun } from "../../src/eval/evaluate-run.js";
 import { decodeDicom, dicomToPlanar } from "../../src/io/dicom.js";
 import { readImage } from "../../src/io/images.js";
 import { readSafetensors, toFloat32 } from "../../src/io/index.js";
 import { makeNiftiHeader, readNifti, writeNifti } from "../../src/io/nifti.js";
+import { predictFiles } from "../../src/predict/files.js";
 import { schedulePosition, train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";
 import { UdegPredictor } from "../../src/udeg/predictor.js";
@@ -55,7 +55,7 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
 
   // predict on a file: every output, at the image's own size, mask agreeing with the ground truth
   const pred = join(out, "pred");
-  await predictCommand(
+  await predictFiles(
     { model: out, input: join(ITK, "images", "slice_030.png"), out: pred, quiet: true },
     quiet,
   );
@@ -102,7 +102,7 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   const volPath = join(volDir, "brain.nii.gz");
   await writeNifti(volPath, makeNiftiHeader([h, w, 3], "uint8", [0.9, 0.9, 3]), vol);
   const volOut = join(volDir, "out");
-  await predictCommand({ model: out, input: volPath, out: volOut, quiet: true }, quiet);
+  await predictFiles({ model: out, input: volPath, out: volOut, quiet: true }, quiet);
   const maskVol = await readNifti(join(volOut, "brain_mask.nii.gz"));
   assert.deepEqual(maskVol.shape.slice(0, 3), [h, w, 3]);
   assert.ok(Math.abs(maskVol.header.pixdim[3]! - 3) < 1e-6, "spacing kept");
@@ -117,7 +117,7 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   for (let z = 0; z < 3; z++) vol4.set(vol.subarray((2 - z) * plane, (3 - z) * plane), (3 + z) * plane);
   const vol4Path = join(volDir, "brain4d.nii.gz");
   await writeNifti(vol4Path, makeNiftiHeader([h, w, 3, 2], "uint8", [0.9, 0.9, 3, 2]), vol4);
-  await predictCommand({ model: out, input: vol4Path, out: volOut, quiet: true }, quiet);
+  await predictFiles({ model: out, input: vol4Path, out: volOut, quiet: true }, quiet);
   const mask4 = await readNifti(join(volOut, "brain4d_mask.nii.gz"));
   assert.deepEqual(mask4.shape.slice(0, 4), [h, w, 3, 2]);
   const m3 = maskVol.data as Uint8Array;
@@ -141,7 +141,7 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   const twins = ["MR_small.dcm", "MR_small_jp2klossless.dcm", "MR_small_jpeg_ls_lossless.dcm"];
   for (const f of ["CT_small.dcm", "rtdose.dcm"]) copyFileSync(join(corpus, f), join(dcmIn, f));
   const dcmOut = join(dcmIn, "out");
-  await predictCommand({ model: out, input: dcmIn, out: dcmOut, quiet: true }, quiet);
+  await predictFiles({ model: out, input: dcmIn, out: dcmOut, quiet: true }, quiet);
   for (let f = 1; f <= 15; f++)
     assert.ok(
       existsSync(join(dcmOut, `rtdose_f${String(f).padStart(4, "0")}_mask.png`)),
@@ -150,7 +150,7 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   // Compressed input (JPEG 2000 and JPEG-LS, lossless): the same mask as its uncompressed twin.
   const twinMask = async (f: string) => {
     const twinOut = join(dcmIn, "twins", f);
-    await predictCommand({ model: out, input: join(corpus, f), out: twinOut, quiet: true }, quiet);
+    await predictFiles({ model: out, input: join(corpus, f), out: twinOut, quiet: true }, quiet);
     return readFileSync(join(twinOut, f.replace(".dcm", "_mask.png")));
   };
   const plain = await twinMask(twins[0]!);
@@ -215,7 +215,7 @@ test("a small from-scratch run overfits four slices to Dice >= 0.9; predict and 
   // --device: a provider this machine lacks is refused up front, naming it and why.
   if (!(await probeDevice("cuda")).available) {
     const noCuda = /--device cuda is not available/;
-    await assert.rejects(predictCommand({ model: out, input: volPath, out: volOut, device: "cuda" }), noCuda);
+    await assert.rejects(predictFiles({ model: out, input: volPath, out: volOut, device: "cuda" }), noCuda);
     await assert.rejects(evaluateRun({ model: out, data, split: "train", device: "cuda" }), noCuda);
   }
   assert.throws(() => deviceName("--device")("tpu"), /--device must be cpu, webgpu, cuda, got "tpu"/);

@@ -1,16 +1,10 @@
 // Files the viewer opens, as a list of 2-D images (one for a PNG/JPEG, one per slice of a NIfTI
-// volume, one per frame of a DICOM file), each as the model's 0..255 planes. The mapping to
-// 0..255 is `udeg predict`'s (src/cli/predict.ts): 8-bit files as stored (PIL-exact resize
-// later), 16-bit PNGs * 255 / 65535, NIfTI slices through the volume's 0.5 / 99.5 percentile window.
+// volume, one per frame of a DICOM file), each as the model's 0..255 planes through the model's
+// input rule (src/data/input-rule.ts, from the model's meta.json): the same planes training,
+// `udeg eval` and `udeg predict` give the network for the same file.
 
-import { predictWindow, windowSlice } from "../../src/data/volume-window.js";
-import {
-  type DicomImage,
-  decodeDicomAsync,
-  dicomDisplayMapping,
-  dicomToPlanar,
-  sniffDicom,
-} from "../../src/io/dicom.js";
+import { DEFAULT_INPUT_RULE, type InputRule, inputPlanes, volumeWindow } from "../../src/data/input-rule.js";
+import { type DicomImage, decodeDicomAsync, dicomDisplayMapping, sniffDicom } from "../../src/io/dicom.js";
 import type { FrameDecoder } from "../../src/io/dicom-codecs.js";
 import { orderSlices } from "../../src/io/dicom-order.js";
 import { getSlice, isGzip, parseNiftiUncompressed, sliceCount } from "../../src/io/nifti-format.js";
@@ -78,12 +72,14 @@ function hex(bytes: Uint8Array): string {
 
 /**
  * Opens a file's bytes; throws FileError (or a decoder's error) with a message for the page.
- * `codecs` loads the compressed-DICOM codecs (the page: codecs.ts; Node tests: dicom-node.ts).
+ * `codecs` loads the compressed-DICOM codecs (the page: codecs.ts; Node tests: dicom-node.ts);
+ * `rule` is the model's input rule (meta.json's `input`).
  */
 export async function openBytes(
   bytes: Uint8Array,
   name: string,
   codecs?: () => Promise<FrameDecoder>,
+  rule: InputRule = DEFAULT_INPUT_RULE,
 ): Promise<OpenedFile> {
   if (bytes.length === 0) throw new FileError(`${name}: the file is empty.`);
   let kind = sniff(bytes, name);
@@ -102,9 +98,9 @@ export async function openBytes(
   switch (kind) {
     case "nifti":
     case "nifti2":
-      return openNifti(bytes, name);
+      return openNifti(bytes, name, rule);
     case "dicom":
-      return openDicom(bytes, name, codecs);
+      return openDicom(bytes, name, rule, codecs);
     case "tiff":
       throw new FileError(
         `${name}: TIFF is not decoded in the browser. Convert it to PNG (16-bit PNG keeps the depth).`,
@@ -114,7 +110,7 @@ export async function openBytes(
     case "gif":
     case "bmp":
     case "webp":
-      return openImage(bytes, name, kind);
+      return openImage(bytes, name, kind, rule);
     default:
       throw new FileError(
         `${name}: not a file this viewer reads (first bytes ${hex(bytes)}). Open a PNG or JPEG image, a DICOM file (.dcm) or a NIfTI volume (.nii, .nii.gz).`,
@@ -122,10 +118,11 @@ export async function openBytes(
   }
 }
 
-function openNifti(bytes: Uint8Array, name: string): OpenedFile {
+function openNifti(bytes: Uint8Array, name: string, rule: InputRule): OpenedFile {
   const vol = parseNiftiUncompressed(bytes, name);
   const n = sliceCount(vol, 2);
-  const [lo, hi] = predictWindow(vol);
+  const window = volumeWindow(vol, rule);
+  const [lo, hi] = window;
   const volumes = vol.shape.slice(3).reduce((a, b) => a * b, 1);
   const dims = vol.shape.slice(0, 3).join("x");
   return {
@@ -137,8 +134,7 @@ function openNifti(bytes: Uint8Array, name: string): OpenedFile {
       `NIfTI ${dims} ${vol.header.datatype}, slices along the third axis, window ${fmt(lo)}..${fmt(hi)}` +
       (volumes > 1 ? ` (4-D: volume 0 of ${volumes})` : ""),
     image(index: number): PlanarImage {
-      const s = getSlice(vol, 2, index);
-      return { data: windowSlice(s, lo, hi), channels: 1, height: s.rows, width: s.cols };
+      return inputPlanes({ kind: "slice", ...getSlice(vol, 2, index), window }, rule);
     },
   };
 }
@@ -151,8 +147,9 @@ function openNifti(bytes: Uint8Array, name: string): OpenedFile {
 export async function openFiles(
   files: readonly { bytes: Uint8Array; name: string }[],
   codecs?: () => Promise<FrameDecoder>,
+  rule: InputRule = DEFAULT_INPUT_RULE,
 ): Promise<OpenedFile> {
-  if (files.length === 1) return openBytes(files[0]!.bytes, files[0]!.name, codecs);
+  if (files.length === 1) return openBytes(files[0]!.bytes, files[0]!.name, codecs, rule);
   const notDicom = files.find((f) => sniff(f.bytes, f.name) !== "dicom");
   if (notDicom)
     throw new FileError(
@@ -180,7 +177,7 @@ export async function openFiles(
     const mapping = dicomDisplayMapping(d.img);
     return Array.from({ length: d.img.frames }, (_, f) => ({
       name: d.img.frames > 1 ? `${d.name} frame ${f + 1}` : d.name,
-      image: () => dicomToPlanar(d.img, f, mapping),
+      image: () => inputPlanes({ kind: "dicom", image: d.img, frame: f, mapping }, rule),
     }));
   });
   const img = ordered[0]!.img;
@@ -200,6 +197,7 @@ export async function openFiles(
 async function openDicom(
   bytes: Uint8Array,
   name: string,
+  rule: InputRule,
   codecs?: () => Promise<FrameDecoder>,
 ): Promise<OpenedFile> {
   const img = await decodeDicomAsync(bytes, name, inflateRaw, codecs ? await codecs() : undefined);
@@ -218,19 +216,20 @@ async function openDicom(
     description:
       `DICOM ${img.columns}x${img.rows}${img.frames > 1 ? `, ${img.frames} frames` : ""}, ${img.photometric}, ` +
       `${img.bitsStored}-bit${img.signed ? " signed" : ""}, ${how}`,
-    image: (index) => dicomToPlanar(img, index, mapping),
+    image: (index) => inputPlanes({ kind: "dicom", image: img, frame: index, mapping }, rule),
   };
 }
 
-async function openImage(bytes: Uint8Array, name: string, kind: string): Promise<OpenedFile> {
+async function openImage(
+  bytes: Uint8Array,
+  name: string,
+  kind: string,
+  rule: InputRule,
+): Promise<OpenedFile> {
   const h = kind === "png" ? pngHeader(bytes) : null;
   if (h && h.bitDepth === 16 && h.interlace === 0) {
     const png = await decodePng16(bytes, name);
-    const n = png.width * png.height;
-    const data = new Float32Array(n * png.channels);
-    for (let c = 0; c < png.channels; c++)
-      for (let i = 0; i < n; i++) data[c * n + i] = (png.data[i * png.channels + c]! * 255) / 65535;
-    const image: PlanarImage = { data, channels: png.channels, height: png.height, width: png.width };
+    const image = inputPlanes({ kind: "raster", image: { ...png, bitDepth: 16 } }, rule);
     return single(
       name,
       `16-bit PNG ${png.width}x${png.height}${png.channels === 1 ? " grey" : " RGB"}`,
@@ -258,16 +257,13 @@ async function openImage(bytes: Uint8Array, name: string, kind: string): Promise
   let grey = true;
   for (let i = 0; i < n && grey; i++)
     grey = rgba[4 * i] === rgba[4 * i + 1] && rgba[4 * i] === rgba[4 * i + 2];
-  const channels = grey ? 1 : 3;
-  const data = new Float32Array(n * channels);
-  for (let c = 0; c < channels; c++) for (let i = 0; i < n; i++) data[c * n + i] = rgba[4 * i + c]!;
-  return single(name, `${kind.toUpperCase()} ${width}x${height}${grey ? " grey" : " RGB"}`, {
-    data,
-    channels,
-    height,
-    width,
-    quantized: true,
-  });
+  const rgb = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = rgba[4 * i + c]!;
+  const image = inputPlanes(
+    { kind: "raster", image: { width, height, channels: 3, data: rgb, bitDepth: 8 } },
+    rule,
+  );
+  return single(name, `${kind.toUpperCase()} ${width}x${height}${grey ? " grey" : " RGB"}`, image);
 }
 
 function single(name: string, description: string, image: PlanarImage): OpenedFile {

@@ -12,6 +12,11 @@ import { pageElements, ViewerView } from "./view.js";
 const view = new ViewerView(pageElements());
 const controller = new ViewerController((state) => view.render(state));
 const ui = view.ui;
+/** The model's facts; files opened before they arrive wait for them (the input rule is among them). */
+let resolveMeta: (meta: ViewerMeta) => void = () => {};
+const metaReady = new Promise<ViewerMeta>((resolve) => {
+  resolveMeta = resolve;
+});
 
 async function loadModel(): Promise<void> {
   controller.setStatus("Loading the model description ...");
@@ -19,6 +24,7 @@ async function loadModel(): Promise<void> {
   if (!res.ok) throw new Error(`cannot load model/meta.json: the server answered ${res.status}`);
   const meta = (await res.json()) as ViewerMeta;
   controller.describeModel(meta);
+  resolveMeta(meta);
   const force = new URLSearchParams(location.search).get("backend") === "wasm" ? "wasm" : undefined;
   const model = await ViewerModel.load(meta, (text, fraction) => controller.setStatus(text, fraction), force);
   controller.modelLoaded(model);
@@ -35,6 +41,7 @@ function pickFiles(files: FileList | null | undefined): void {
         list.map(async (f) => ({ bytes: new Uint8Array(await f.arrayBuffer()), name: f.name })),
       ),
       pageFrameDecoder,
+      (await metaReady).input,
     ),
   );
 }

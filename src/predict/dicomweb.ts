@@ -7,7 +7,7 @@ import type { ExecutionProvider } from "../engine/index.js";
 import { sliceOrder } from "../io/dicom-series.js";
 import { type DicomwebOptions, qidoSeries, stowInstances, wadoSeries } from "../io/dicomweb.js";
 import { UdegPredictor } from "../udeg/predictor.js";
-import { predictDicomInstances, writeDicomObjects } from "./predict-dicom.js";
+import { predictDicomInstances, writeDicomObjects } from "./dicom.js";
 
 export interface DicomwebPredictOptions {
   model: string;
@@ -61,15 +61,29 @@ export async function imageSeries(
   return chosen;
 }
 
-/** Predicts the study's image series; `predictor` reuses a loaded run (the queue's workers). */
+/** Loads the run `o.model` and predicts the study's image series (`udeg predict --dicomweb`). */
 export async function predictDicomweb(
   o: DicomwebPredictOptions,
   log: (line: string) => void = console.error,
-  loaded?: UdegPredictor,
-): Promise<{ series: string[]; written: string[]; stored: number }> {
+): Promise<DicomwebResult> {
+  const predictor = await UdegPredictor.load(o.model, { ep: o.device });
+  return predictStudy(predictor, o, log);
+}
+
+export interface DicomwebResult {
+  series: string[];
+  written: string[];
+  stored: number;
+}
+
+/** The study's image series through a loaded run (a local `udeg predict` and the queue's workers). */
+export async function predictStudy(
+  predictor: UdegPredictor,
+  o: Omit<DicomwebPredictOptions, "model" | "device">,
+  log: (line: string) => void = console.error,
+): Promise<DicomwebResult> {
   const web: DicomwebOptions = { url: o.dicomweb, token: o.token };
   const chosen = await imageSeries(o);
-  const predictor = loaded ?? (await UdegPredictor.load(o.model, { ep: o.device }));
   if (o.out) mkdirSync(o.out, { recursive: true });
   const written: string[] = [];
   let stored = 0;

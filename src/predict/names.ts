@@ -1,4 +1,4 @@
-// What the predict flows share: output names from input paths, the overlay's grey plane.
+// What the prediction flows share: output names from input paths, the overlay's grey plane.
 import { basename, extname } from "node:path";
 import type { PlanarImage } from "../io/planar-image.js";
 
@@ -17,7 +17,11 @@ export function stem(path: string): string {
 export function greyOf(img: PlanarImage): Float32Array {
   const n = img.height * img.width;
   const out = new Float32Array(n);
-  for (let c = 0; c < img.channels; c++)
-    for (let i = 0; i < n; i++) out[i]! += img.data[c * n + i]! / img.channels;
+  // Summed in doubles, then divided: three equal planes give their value exactly.
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let c = 0; c < img.channels; c++) sum += img.data[c * n + i]!;
+    out[i] = sum / img.channels;
+  }
   return out;
 }

@@ -5,7 +5,7 @@
 import type { SandboxedJob } from "bullmq";
 import type { ExecutionProvider } from "../engine/index.js";
 import { UdegPredictor } from "../udeg/predictor.js";
-import { predictItem } from "./predict.js";
+import { predictItem } from "./files.js";
 import type { PredictJob, PredictJobResult } from "./queue.js";
 
 /** The device the worker was started with (worker.ts sets it before starting the children). */

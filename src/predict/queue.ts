@@ -13,6 +13,7 @@ import { resolve } from "node:path";
 import { type ConnectionOptions, Queue, QueueEvents } from "bullmq";
 import { Progress } from "../io/progress.js";
 import { requireFinishedRun } from "../udeg/run-folder.js";
+import { type DicomwebPredictOptions, imageSeries } from "./dicomweb.js";
 import {
   DICOMWEB_TOKEN_ENV,
   itemLabel,
@@ -20,8 +21,7 @@ import {
   type PredictOptions,
   planPredict,
   shardOf,
-} from "./predict.js";
-import { type DicomwebPredictOptions, imageSeries } from "./predict-dicomweb.js";
+} from "./files.js";
 
 export const QUEUE_NAME = "udeg-predict";
 

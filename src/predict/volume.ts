@@ -1,11 +1,11 @@
 // A NIfTI volume through the 2-D model, slice by slice along the third voxel axis (as nnU-Net's
 // 2-D configuration and MedSAM do), each slice windowed with the one window of the whole file
-// (0.5 / 99.5 percentiles, as training data was). 4-D and up (fMRI, DWI, time series): every
+// (the run's input rule: by default its 0.5 / 99.5 percentiles, as training read it). 4-D and up (fMRI, DWI, time series): every
 // volume is predicted and the outputs keep the input's extra dimensions. Used by `udeg predict`
 // and by the MONAI Label server.
-import { predictWindow, windowSlice } from "../data/volume-window.js";
+import { inputPlanes, volumeWindow } from "../data/input-rule.js";
 import { getSlice, type NiftiVolume, sliceCount } from "../io/nifti.js";
-import type { UdegPredictor } from "./predictor.js";
+import type { UdegPredictor } from "../udeg/predictor.js";
 
 export interface VolumePrediction {
   /** [nx, ny, nz] (or the input's shape where it has more dimensions), voxel order as the input. */
@@ -25,7 +25,8 @@ export async function predictNiftiVolume(
   const axis = 2;
   const n = sliceCount(vol, axis);
   const volumes = vol.shape.slice(3).reduce((a, b) => a * b, 1);
-  const [lo, hi] = predictWindow(vol);
+  const rule = predictor.config.input;
+  const window = volumeWindow(vol, rule);
   const [nx, ny] = vol.shape as [number, number];
   const total = nx * ny * n * volumes;
   const mask = new Uint8Array(total);
@@ -34,8 +35,7 @@ export async function predictNiftiVolume(
   for (let t = 0; t < volumes; t++) {
     for (let z = 0; z < n; z++) {
       const slice = getSlice(vol, axis, z, t);
-      const plane = windowSlice(slice, lo, hi);
-      const p = await predictor.predict({ data: plane, channels: 1, height: slice.rows, width: slice.cols });
+      const p = await predictor.predict(inputPlanes({ kind: "slice", ...slice, window }, rule));
       // Slices along axis 2 are [i, j] with rows = i: voxel (i, j, z, t) lives at
       // i + nx * (j + ny * (z + n * t)).
       for (let i = 0; i < slice.rows; i++) {

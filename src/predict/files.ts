@@ -1,19 +1,21 @@
-// `udeg predict`: a trained run on an image, a DICOM file, a folder of them, or a NIfTI volume.
+// Prediction on files: a trained run on an image, a DICOM file or series, a folder of them, or a
+// NIfTI volume (`udeg predict --input`); the unit of work (PredictItem) that shards and the queue
+// hand out. Every image reaches the network through the run's input rule (data/input-rule.ts).
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { basename, extname, join } from "node:path";
-import { toPlanar } from "../data/preprocess.js";
+import { type InputRule, inputPlanes } from "../data/input-rule.js";
 import type { ExecutionProvider } from "../engine/index.js";
 import { sliceOrder } from "../io/dicom-series.js";
-import { IMAGE_EXTENSIONS, readImage } from "../io/images.js";
+import { IMAGE_EXTENSIONS, readImageSource } from "../io/images.js";
 import { headerFor, type NiftiVolume, readNifti, writeNifti } from "../io/nifti.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import { Progress } from "../io/progress.js";
-import { writePrediction } from "../udeg/outputs.js";
 import { UdegPredictor } from "../udeg/predictor.js";
-import { predictNiftiVolume } from "../udeg/volume-prediction.js";
-import { DICOM, greyOf, NIFTI, stem } from "./predict-common.js";
-import { dicomSeries, isDicomFile, predictDicomInstances, writeDicomObjects } from "./predict-dicom.js";
-import { predictDicomweb } from "./predict-dicomweb.js";
+import { dicomSeries, isDicomFile, predictDicomInstances, writeDicomObjects } from "./dicom.js";
+import { predictStudy } from "./dicomweb.js";
+import { DICOM, greyOf, NIFTI, stem } from "./names.js";
+import { writePrediction } from "./outputs.js";
+import { predictNiftiVolume } from "./volume.js";
 
 export interface PredictOptions {
   model: string;
@@ -26,18 +28,9 @@ export interface PredictOptions {
   shard?: { k: number; n: number };
 }
 
-async function readPlanar(path: string): Promise<PlanarImage> {
-  const img = await readImage(path);
-  const scale = img.bitDepth === 16 ? 255 / 65535 : 1;
-  const planes = toPlanar(img.data, img.height, img.width, img.channels);
-  if (scale !== 1) for (let i = 0; i < planes.length; i++) planes[i]! *= scale;
-  return {
-    data: planes,
-    channels: img.channels,
-    height: img.height,
-    width: img.width,
-    quantized: img.bitDepth === 8,
-  };
+/** An image file as the network's planes, under the run's input rule (as training read it). */
+export async function readInputPlanes(path: string, rule: InputRule): Promise<PlanarImage> {
+  return inputPlanes(await readImageSource(path), rule);
 }
 
 async function predictVolume(
@@ -124,9 +117,9 @@ export async function predictItem(
   quiet: boolean,
 ): Promise<string[]> {
   if (item.kind === "dicomweb") {
-    const r = await predictDicomweb(
+    const r = await predictStudy(
+      predictor,
       {
-        model: "",
         dicomweb: item.url,
         study: item.study,
         series: item.series,
@@ -136,7 +129,6 @@ export async function predictItem(
         quiet,
       },
       () => {},
-      predictor,
     );
     return r.written;
   }
@@ -152,12 +144,13 @@ export async function predictItem(
     if (r.note && !quiet) console.error(r.note);
     return [...r.written, ...writeDicomObjects(out, name, r)];
   }
-  const img = await readPlanar(item.file);
+  const img = await readInputPlanes(item.file, predictor.config.input);
   const p = await predictor.predict(img);
   return Object.values(await writePrediction(out, stem(item.file), p, greyOf(img)));
 }
 
-export async function predictCommand(
+/** `udeg predict --input`: every item of the input (or one shard of them) into `o.out`. */
+export async function predictFiles(
   o: PredictOptions,
   log: (line: string) => void = console.error,
 ): Promise<string[]> {

@@ -1,19 +1,21 @@
-// `udeg predict` on DICOM: the frames of one file or of a series' instances, each windowed as the
-// web viewer maps it (dicomToPlanar) and predicted, and one DICOM SEG over all of them.
+// Prediction on DICOM: the frames of one file or of a series' instances, each through the run's
+// input rule (data/input-rule.ts: the file's own display mapping, as training and the page read
+// it) and predicted, and one DICOM SEG over all of them.
 import { closeSync, openSync, readSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { inputPlanes } from "../data/input-rule.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { type DicomImage, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "../io/dicom.js";
+import { type DicomImage, dicomDisplayMapping, sniffDicom } from "../io/dicom.js";
 import { decodeDicomFile } from "../io/dicom-node.js";
 import { uncertaintyParametricMap } from "../io/dicom-pmap.js";
 import { probabilitySegmentation, readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
 import type { DicomInstance } from "../io/dicom-series.js";
 import { packageVersion } from "../io/package-files.js";
 import { Progress } from "../io/progress.js";
-import { writePrediction } from "../udeg/outputs.js";
 import type { UdegPredictor } from "../udeg/predictor.js";
-import { DICOM, greyOf, stem } from "./predict-common.js";
+import { DICOM, greyOf, stem } from "./names.js";
+import { writePrediction } from "./outputs.js";
 
 export type { DicomInstance } from "../io/dicom-series.js";
 
@@ -63,7 +65,7 @@ export async function predictDicomInstances(
   for (const [k, img] of images.entries()) {
     const mapping = dicomDisplayMapping(img);
     for (let f = 0; f < img.frames; f++) {
-      const planar = dicomToPlanar(img, f, mapping);
+      const planar = inputPlanes({ kind: "dicom", image: img, frame: f, mapping }, predictor.config.input);
       const p = await predictor.predict(planar);
       labels.push(p.labels);
       uncertainties.push(p.uncertainty);

@@ -3,8 +3,8 @@
 import { join } from "node:path";
 import { type RasterImage, writePng } from "../io/images.js";
 import { writeSafetensors } from "../io/index.js";
-import { contour, heatColour, maskPngValues } from "./colour-maps.js";
-import { foregroundProbability, type UdegPrediction } from "./prediction.js";
+import { contour, heatColour, maskPngValues } from "../udeg/colour-maps.js";
+import { foregroundProbability, type UdegPrediction } from "../udeg/prediction.js";
 
 /** 0..1 floats to a 16-bit grey PNG raster. */
 function toU16(values: Float32Array, width: number, height: number): RasterImage {
