@@ -20,7 +20,8 @@
 // the run's config.json (config.input); every reader takes them from the run.
 //
 // Pure (no Node.js built-ins): the page imports this module as the Node side does.
-import { type DicomImage, type dicomDisplayMapping, dicomToPlanar } from "../io/dicom.js";
+import type { DicomImage } from "../io/dicom.js";
+import { type dicomDisplayMapping, dicomToPlanar } from "../io/dicom-display.js";
 import type { RasterImage } from "../io/image-types.js";
 import { type NiftiVolume, scaledVolume } from "../io/nifti-format.js";
 import type { PlanarImage } from "../io/planar-image.js";

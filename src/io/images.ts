@@ -29,7 +29,8 @@ import { readFile } from "node:fs/promises";
 import sharp from "sharp";
 import { writeFileAtomic } from "./atomic.js";
 import { decodeBmp, encodeBmp, parseBmpHeader } from "./bmp.js";
-import { type DicomImage, dicomDisplayMapping, dicomToPlanar, sniffDicom } from "./dicom.js";
+import { type DicomImage, sniffDicom } from "./dicom.js";
+import { dicomDisplayMapping, dicomToPlanar } from "./dicom-display.js";
 import { decodeDicomFile } from "./dicom-node.js";
 import {
   checkImage,

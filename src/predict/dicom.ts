@@ -6,27 +6,20 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { inputPlanes } from "../data/input-rule.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { type DicomImage, dicomDisplayMapping, sniffDicom } from "../io/dicom.js";
+import { type DicomImage, sniffDicom } from "../io/dicom.js";
+import { dicomDisplayMapping } from "../io/dicom-display.js";
 import { decodeDicomFile } from "../io/dicom-node.js";
 import { uncertaintyParametricMap } from "../io/dicom-pmap.js";
 import { probabilitySegmentation, readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
 import type { DicomInstance } from "../io/dicom-series.js";
 import { packageVersion } from "../io/package-files.js";
 import { Progress } from "../io/progress.js";
+import { classColour } from "../udeg/colour-maps.js";
 import type { UdegPredictor } from "../udeg/predictor.js";
 import { DICOM, greyOf, stem } from "./names.js";
 import { writePrediction } from "./outputs.js";
 
 export type { DicomInstance } from "../io/dicom-series.js";
-
-/** Segment display colours (sRGB), class 1 first. */
-export const SEGMENT_COLOURS: readonly (readonly [number, number, number])[] = [
-  [230, 60, 60],
-  [60, 160, 230],
-  [90, 200, 90],
-  [240, 200, 40],
-  [180, 90, 220],
-];
 
 export function isDicomFile(path: string): boolean {
   if (DICOM.test(path)) return true;
@@ -87,7 +80,7 @@ export async function predictDicomInstances(
   const options = {
     segments: Array.from({ length: classes }, (_, k) => ({
       label: classes === 1 ? "foreground" : `class ${k + 1}`,
-      rgb: SEGMENT_COLOURS[k % SEGMENT_COLOURS.length]!,
+      rgb: classColour(k + 1),
     })),
     softwareVersion: packageVersion(),
   };

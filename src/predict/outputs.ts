@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { type RasterImage, writePng } from "../io/images.js";
 import { writeSafetensors } from "../io/index.js";
-import { contour, heatColour, maskPngValues } from "../udeg/colour-maps.js";
+import { classColour, contour, heatColour, maskPngValues } from "../udeg/colour-maps.js";
 import { foregroundProbability, type UdegPrediction } from "../udeg/prediction.js";
 
 /** 0..1 floats to a 16-bit grey PNG raster. */
@@ -15,7 +15,7 @@ function toU16(values: Float32Array, width: number, height: number): RasterImage
 
 /**
  * The overlay: the image in grey, the uncertainty as a heat map blended in proportion to the
- * uncertainty itself (certain pixels stay clear), and the mask's contour in green.
+ * uncertainty itself (certain pixels stay clear), and the mask's contour in its class colour (colour-maps.ts).
  * `grey` is the image as one 0..255 plane [H, W].
  */
 export function overlayImage(p: UdegPrediction, grey: Float32Array): RasterImage {
@@ -31,7 +31,7 @@ export function overlayImage(p: UdegPrediction, grey: Float32Array): RasterImage
     const [r, gg, b] = heatColour(t);
     const a = 0.65 * t;
     let rgb = [g * (1 - a) + r * a, g * (1 - a) + gg * a, g * (1 - a) + b * a];
-    if (edges[i]) rgb = [40, 255, 80];
+    if (edges[i]) rgb = [...classColour(Math.max(1, p.labels[i]!))];
     for (let c = 0; c < 3; c++) data[i * 3 + c] = Math.round(Math.min(255, Math.max(0, rgb[c]!)));
   }
   return { width, height, channels: 3, data, bitDepth: 8 };

@@ -106,6 +106,16 @@ function parseJsonArray(v: string | undefined, key: string, file: string): numbe
   );
 }
 
+function parseInputRule(text: string, path: string): InputRule {
+  try {
+    const r = JSON.parse(text) as InputRule;
+    if (typeof r.intensity16 === "string" && typeof r.window?.kind === "string") return r;
+  } catch {}
+  throw new Error(
+    `${path}: metadata input_rule is not an input rule (${text.slice(0, 80)}): re-export the model with \`udeg export\``,
+  );
+}
+
 /** ViewerMeta fields from an exported file's metadata_props. */
 export function metaFromOnnx(path: string): Omit<ViewerMeta, "files" | "maxPoints" | "source"> {
   const md = onnxMetadata(path);
@@ -123,7 +133,7 @@ export function metaFromOnnx(path: string): Omit<ViewerMeta, "files" | "maxPoint
     pixelMean: parseJsonArray(md.pixel_mean, "pixel_mean", path),
     pixelStd: parseJsonArray(md.pixel_std, "pixel_std", path),
     // Exports made before the rule was recorded: the default, which their training used.
-    input: md.input_rule ? (JSON.parse(md.input_rule) as InputRule) : DEFAULT_INPUT_RULE,
+    input: md.input_rule ? parseInputRule(md.input_rule, path) : DEFAULT_INPUT_RULE,
     classes,
     preset: md.preset ?? "?",
     evidential: md.evidential === "true",

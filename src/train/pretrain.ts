@@ -37,14 +37,7 @@ export interface PretrainOptions {
   progress: boolean;
 }
 
-// More of these three kinds helps the domains like them and costs the held-out one. Measured
-// (2026-12-07): a 62-min sitting on the bundled base (--init, --seed 3, 1500 per kind; val Dice
-// 0.899, still rising), then udeg's 30-epoch defaults over train seeds 0-2, test Dice: brain
-// 0.856 -> 0.869, small structures 0.779 -> 0.807, ultrasound 0.594 -> 0.550. Not adopted.
-// The same sitting with --speckle 0.5 (half the shapes grey and speckled; 63 min, val Dice 0.848
-// on the harder mix), measured alike (2026-12-07): ultrasound 0.569 (0.556, 0.569, 0.581), brain
-// 0.811 (0.818, 0.822, 0.795), small structures 0.794. Not adopted: the speckle look alone does
-// not carry the held-out domain, and it costs the brain slices 0.045.
+// Longer sittings on these kinds, and speckle, measured, not taken: docs/experiments.md, "Pretraining mix".
 export const PRETRAIN_KINDS: readonly PhantomKind[] = ["shapes", "endoscopy", "small-structures"];
 /** Each phantom's difficulty is drawn from this range: easy ones teach shapes, hard ones robustness. */
 export const PRETRAIN_DIFFICULTY: readonly [number, number] = [0.1, 0.7];
@@ -59,14 +52,9 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
   patchSize: 8,
   width: 96,
   depth: 4,
-  // Rims (0: the bundled base's recipe). Why they exist: the base had only seen masks that end at
-  // the strongest intensity edge, and on the ITK brain a fine-tuned udeg stops there, missing the
-  // CSF rim the skull-strip mask includes. Measured (2026-12-06): a 58-min sitting with --rims 0.5
-  // on the bundled base, then udeg's 30-epoch defaults over train seeds 0/1/2: brain test Dice
-  // 0.855 -> 0.864, small structures 0.772 -> 0.799 (seed 0), but ultrasound 0.588 -> 0.521, so
-  // that base was not adopted.
+  // Rims and speckle 0: the bundled base's recipe (0.5 of each: docs/experiments.md, "Pretraining mix").
   rims: 0,
-  speckle: 0, // the bundled base's recipe; a 0.5 sitting is measured above PRETRAIN_KINDS
+  speckle: 0,
   init: null,
   progress: true,
 };

@@ -1,6 +1,24 @@
 // The uncertainty heat map's colours, the mask contour and the mask PNG's values, shared by
 // `udeg predict`'s files and the web viewer. Pure (no Node.js built-ins).
 
+/**
+ * Class colours (sRGB), class 1 first: the page's mask, the overlay and the DICOM SEG's
+ * recommended display colour, so a class looks the same wherever it is shown.
+ */
+export const CLASS_COLOURS: readonly (readonly [number, number, number])[] = [
+  [40, 255, 80],
+  [255, 200, 40],
+  [80, 170, 255],
+  [255, 90, 200],
+  [180, 120, 255],
+  [255, 130, 60],
+];
+
+/** The colour of class c (1-based; the table repeats past its end). */
+export function classColour(c: number): readonly [number, number, number] {
+  return CLASS_COLOURS[(c - 1) % CLASS_COLOURS.length]!;
+}
+
 /** The mask PNG's pixel values: 0/255 for one class (viewable), class indices for several. */
 export function maskPngValues(labels: Uint8Array, classes: number): Uint8Array {
   return classes === 1 ? labels.map((v) => (v ? 255 : 0)) : labels.slice();

@@ -48,19 +48,16 @@ export const ConfigSchema = z
         scratch: ScratchSchema.default({}),
         /**
          * How the encoder of a SAM checkpoint or base adapts: LoRA (default), every weight
-         * ("full"), or not at all ("frozen"). From scratch, everything trains. Measured from the
-         * bundled base (2026-12-07, 30 epochs, train seeds 0-2, mean test Dice): "full" moves brain
-         * 0.856 -> 0.867 but ultrasound 0.594 -> 0.564 and small structures 0.779 -> 0.764.
+         * ("full"), or not at all ("frozen"). From scratch, everything trains. "full" measured,
+         * not taken: docs/experiments.md, "Encoder adaptation".
          */
         encoder: z.enum(["lora", "full", "frozen"]).default("lora"),
         lora: z
           .object({
-            // Rank 16 (2026-12-07, train seeds 0-2, brain / ultrasound / small structures):
-            // 0.863 / 0.579 / 0.779 against rank 8's 0.856 / 0.594 / 0.779: a trade, not a gain.
+            // Rank 16 measured, not taken: docs/experiments.md, "LoRA rank".
             rank: positiveInt.default(8),
             alpha: z.number().positive().nullable().default(null),
-            // Every linear of every block (SAMed's q and v alone reached test Dice 0.61 on the
-            // brain slices from the tiny base after 30 epochs; every linear at rank 8, 0.79).
+            // Every linear of every block (against q and v alone: docs/experiments.md, "LoRA rank").
             targets: z
               .array(z.enum(["q", "k", "v", "proj", "mlp1", "mlp2"]))
               .default(["q", "k", "v", "proj", "mlp1", "mlp2"]),
@@ -72,9 +69,7 @@ export const ConfigSchema = z
           .object({
             enabled: z.boolean().default(true),
             hidden: positiveInt.nullable().default(null),
-            // Seed 0 against the defaults' 0.846 / 0.604 / 0.780 (brain / ultrasound / small
-            // structures; 2026-12-07): maskPrompt 0.837 / 0.585 / 0.776; sparseTokens 4
-            // 0.844 / 0.587 / 0.783; width 2 0.851 / 0.590 / 0.787. None kept.
+            // Other prompt forms measured, not taken: docs/experiments.md, "Edge prompt forms".
             maskPrompt: z.boolean().default(false),
             sparseTokens: z.number().int().nonnegative().default(0),
             /** Radius of the morphological gradient that makes the edge target. */
@@ -143,18 +138,11 @@ export const ConfigSchema = z
         patience: positiveInt.nullable().default(null),
         /** Stop after this many minutes of training, keeping the best epoch (null: no limit). */
         maxMinutes: z.number().positive().nullable().default(null),
-        // Batch 8 (half the steps), seed 0: 0.856 / 0.612 / 0.775 against 0.846 / 0.604 / 0.780:
-        // within one seed's noise (below).
+        // Batch 8 measured, not taken: docs/experiments.md, "Training schedule".
         batchSize: positiveInt.default(4),
-        // Measured (2026-12-07; 30 epochs from the tiny base; mean test Dice over train seeds 0-2,
-        // brain / ultrasound / small structures):
-        //   2e-3 (this default): 0.856 / 0.594 / 0.779;  4e-3: 0.856 / 0.580 / 0.762;
-        //   with a moving average of the weights for validation and the model (EMA, decay 0.98;
-        //   tried and not kept):
-        //   2e-3: 0.858 / 0.591 / 0.786;  4e-3: 0.850 / 0.590 / 0.783;  8e-3: 0.859 / 0.590 / 0.767.
-        // The seeds of one setting differ by up to 0.06 (ultrasound): none of these is a gain.
+        // Other rates and EMA measured, not taken: docs/experiments.md, "Training schedule".
         lr: z.number().positive().default(2e-3),
-        // Seed 0: weight decay 0.05 0.845 / 0.581 / 0.787; the cosine schedule 0.847 / 0.574 / 0.784.
+        // Weight decay 0.05 and the cosine schedule measured: docs/experiments.md, "Training schedule".
         weightDecay: z.number().nonnegative().default(0.01),
         warmupFraction: fraction.default(0.05),
         schedule: z.enum(["poly", "cosine"]).default("poly"),

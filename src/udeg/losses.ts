@@ -36,13 +36,7 @@ export interface LossConfig {
   auLambda0: number;
 }
 
-// Measured against these defaults (2026-12-07; udeg's 30-epoch defaults from the bundled base,
-// train seeds 0-2, mean test Dice brain / ultrasound / small structures = 0.856 / 0.594 / 0.779):
-// klWeight 0.1: 0.853 / 0.580 / 0.775; dicePerImage: 0.858 / 0.581 / 0.785 (brain seeds 0.869,
-// 0.848, 0.856); auLambda0 0: 0.854 / 0.601 / 0.780. None is a gain beyond the 0.01-0.02 one
-// seed moves a set, so the defaults stay. The progressive edge loss earns its place on ultrasound
-// and brain: edgeWeight 0 (the generator kept, its loss off) gave 0.847 / 0.568 (0.597, 0.526,
-// 0.580) / 0.787 (small structures 0.008 higher without it, within a seed's noise).
+// Other weights, and the edge loss off, measured against these: docs/experiments.md, "Loss weights".
 export const DEFAULT_LOSS: LossConfig = {
   evidential: true,
   ceWeight: 1,

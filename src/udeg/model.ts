@@ -104,17 +104,8 @@ export function udegEncode(store: ParamStore, model: UdegModelOptions, image0to2
   let denseDelta: Tensor | null = null;
   if (model.edge.enabled) {
     const firstGlobal = features.blockOutputs[cfg.encoderGlobalAttnIndexes[0] ?? 0]!;
-    // The edge loss reaches the encoder through these inputs, and that is what loses small
-    // objects late in training: with them detached (seed 0, 2026-12-07) the brain val Dice no
-    // longer falls from 0.91 to 0.72 after epoch 7 (the fall is the 102-pixel slice_002 no longer
-    // found): it rises to 0.94 (epoch 18) and ends at 0.87; brain test goes 0.846 -> 0.856, but
-    // ultrasound falls 0.604 -> 0.561 (small structures 0.780 -> 0.775). Scaling their gradient
-    // by 0.1 or 0.3 instead (brain / ultrasound / small structures): 0.861 / 0.592 / 0.765 and
-    // 0.867 / 0.592 / 0.766, the val fall kept. Detached only after epoch 4 (a resumed run):
-    // no fall (val 0.92-0.94 to the end), 0.850 / 0.590 / 0.778; after epoch 8, once slice_002
-    // is lost: 0.846 / 0.591 / 0.778. So the fall costs the brain test little (its gap is the
-    // unseen top slices), and the ultrasound lesions are found with the edge loss's help in the
-    // encoder: it stays.
+    // The edge loss reaches the encoder through these inputs; detaching them was measured and
+    // not taken: docs/experiments.md, "The edge loss's gradient into the encoder".
     const gen = edgePromptGenerator(
       store.scope("udeg.edge."),
       cfg,

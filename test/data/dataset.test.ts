@@ -9,7 +9,7 @@ import {
   openDataset,
   validateDataset,
 } from "../../src/data/index.js";
-import { dicomToPlanar } from "../../src/io/dicom.js";
+import { dicomToPlanar } from "../../src/io/dicom-display.js";
 import { decodeDicomFile } from "../../src/io/dicom-node.js";
 import { makeNiftiHeader, writeNifti } from "../../src/io/nifti.js";
 import { writeDicom } from "../serve/dicom-writer.js";

@@ -14,11 +14,10 @@ import {
   DicomError,
   decodeDicom,
   decodeDicomAsync,
-  dicomDisplayMapping,
-  dicomToPlanar,
   sniffDicom,
   TRANSFER_SYNTAXES,
 } from "../../src/io/dicom.js";
+import { dicomDisplayMapping, dicomToPlanar } from "../../src/io/dicom-display.js";
 import { readImage } from "../../src/io/images.js";
 import { getSlice, makeNiftiHeader, parseNifti, serializeNifti } from "../../src/io/nifti.js";
 import { isGzip, parseNiftiUncompressed } from "../../src/io/nifti-format.js";

@@ -14,6 +14,7 @@ const META = {
   model_size: "64",
   pixel_mean: "[123.675,116.28,103.53]",
   pixel_std: "[58.395,57.12,57.375]",
+  input_rule: JSON.stringify({ intensity16: "full-range", window: { kind: "range", min: -100, max: 300 } }),
   classes: "2",
   preset: "udeg",
   evidential: "true",
@@ -164,6 +165,8 @@ describe("meta.json for --onnx", () => {
       modelSize: 64,
       pixelMean: [123.675, 116.28, 103.53],
       pixelStd: [58.395, 57.12, 57.375],
+      // The run's input rule travels in the file (udeg export's input_rule), so the page follows it.
+      input: { intensity16: "full-range", window: { kind: "range", min: -100, max: 300 } },
       classes: 2,
       preset: "udeg",
       evidential: true,

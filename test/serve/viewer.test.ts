@@ -10,7 +10,7 @@ import type { Browser, Page } from "playwright-core";
 import { DEFAULT_INPUT_RULE, inputPlanes, volumeWindow } from "../../src/data/input-rule.js";
 import { toPlanar } from "../../src/data/preprocess.js";
 import { demoOverrides } from "../../src/demo/demo.js";
-import { dicomToPlanar } from "../../src/io/dicom.js";
+import { dicomToPlanar } from "../../src/io/dicom-display.js";
 import { decodeDicomFile } from "../../src/io/dicom-node.js";
 import { sliceOrder } from "../../src/io/dicom-series.js";
 import { readImage } from "../../src/io/images.js";

@@ -4,9 +4,11 @@
 // `udeg eval` and `udeg predict` give the network for the same file.
 
 import { DEFAULT_INPUT_RULE, type InputRule, inputPlanes, volumeWindow } from "../../src/data/input-rule.js";
-import { type DicomImage, decodeDicomAsync, dicomDisplayMapping, sniffDicom } from "../../src/io/dicom.js";
+import { type DicomImage, decodeDicomAsync, sniffDicom } from "../../src/io/dicom.js";
 import type { FrameDecoder } from "../../src/io/dicom-codecs.js";
+import { dicomDisplayMapping } from "../../src/io/dicom-display.js";
 import { orderSlices } from "../../src/io/dicom-order.js";
+import { FileError } from "../../src/io/file-error.js";
 import { getSlice, isGzip, parseNiftiUncompressed, sliceCount } from "../../src/io/nifti-format.js";
 import type { PlanarImage } from "../../src/io/planar-image.js";
 import { decodePng16, gunzip, inflateRaw, pngHeader } from "./png.js";
@@ -26,10 +28,19 @@ export interface OpenedFile {
   sliceName?(index: number): string;
 }
 
-/** A problem with the file itself, shown to the user as it is. */
-export class FileError extends Error {
-  override name = "FileError";
+/** What the page refuses, as the codes of the one FileError (src/io/file-error.ts) it throws. */
+type PageFileProblem = "empty" | "corrupt" | "unsupported" | "series";
+
+function refuse(
+  name: string,
+  code: PageFileProblem,
+  problem: string,
+  advice = "",
+): FileError<PageFileProblem> {
+  return new FileError(name, code, problem, advice);
 }
+
+export { FileError };
 
 type Sniffed =
   | "png"
@@ -81,19 +92,21 @@ export async function openBytes(
   codecs?: () => Promise<FrameDecoder>,
   rule: InputRule = DEFAULT_INPUT_RULE,
 ): Promise<OpenedFile> {
-  if (bytes.length === 0) throw new FileError(`${name}: the file is empty.`);
+  if (bytes.length === 0) throw refuse(name, "empty", "the file is empty");
   let kind = sniff(bytes, name);
   if (kind === "gzip") {
     try {
       bytes = await gunzip(bytes);
     } catch (err) {
-      throw new FileError(
-        `${name}: cannot decompress the gzip stream (${(err as Error).message}): the file is damaged or truncated.`,
+      throw refuse(
+        name,
+        "corrupt",
+        `cannot decompress the gzip stream (${(err as Error).message}): the file is damaged or truncated`,
       );
     }
     kind = sniff(bytes, name.replace(/\.gz$/i, ""));
     if (kind !== "nifti" && kind !== "nifti2")
-      throw new FileError(`${name}: a gzip file that does not hold a NIfTI volume (.nii.gz).`);
+      throw refuse(name, "unsupported", "a gzip file that does not hold a NIfTI volume (.nii.gz)");
   }
   switch (kind) {
     case "nifti":
@@ -102,8 +115,11 @@ export async function openBytes(
     case "dicom":
       return openDicom(bytes, name, rule, codecs);
     case "tiff":
-      throw new FileError(
-        `${name}: TIFF is not decoded in the browser. Convert it to PNG (16-bit PNG keeps the depth).`,
+      throw refuse(
+        name,
+        "unsupported",
+        "TIFF is not decoded in the browser",
+        "Convert it to PNG (16-bit PNG keeps the depth).",
       );
     case "png":
     case "jpeg":
@@ -112,8 +128,11 @@ export async function openBytes(
     case "webp":
       return openImage(bytes, name, kind, rule);
     default:
-      throw new FileError(
-        `${name}: not a file this viewer reads (first bytes ${hex(bytes)}). Open a PNG or JPEG image, a DICOM file (.dcm) or a NIfTI volume (.nii, .nii.gz).`,
+      throw refuse(
+        name,
+        "unsupported",
+        `not a file this viewer reads (first bytes ${hex(bytes)})`,
+        "Open a PNG or JPEG image, a DICOM file (.dcm) or a NIfTI volume (.nii, .nii.gz).",
       );
   }
 }
@@ -152,8 +171,11 @@ export async function openFiles(
   if (files.length === 1) return openBytes(files[0]!.bytes, files[0]!.name, codecs, rule);
   const notDicom = files.find((f) => sniff(f.bytes, f.name) !== "dicom");
   if (notDicom)
-    throw new FileError(
-      `${notDicom.name}: several files open together only as one DICOM series; open other files one at a time.`,
+    throw refuse(
+      notDicom.name,
+      "series",
+      "several files open together only as one DICOM series",
+      "Open other files one at a time.",
     );
   const decoder = codecs ? await codecs() : undefined;
   const decoded: { img: DicomImage; name: string }[] = [];
@@ -167,12 +189,14 @@ export async function openFiles(
       (d) => d.name,
     );
   } catch (err) {
-    throw new FileError((err as Error).message);
+    // orderSlices' messages begin with the instance they concern.
+    const [file, ...rest] = (err as Error).message.split(": ");
+    throw refuse(file!, "series", rest.join(": ") || "cannot order the series");
   }
   const { rows, columns } = ordered[0]!.img;
   const odd = ordered.find((d) => d.img.rows !== rows || d.img.columns !== columns);
   if (odd)
-    throw new FileError(`${odd.name}: ${odd.img.columns}x${odd.img.rows}, the series is ${columns}x${rows}.`);
+    throw refuse(odd.name, "series", `${odd.img.columns}x${odd.img.rows}, the series is ${columns}x${rows}`);
   const slices = ordered.flatMap((d) => {
     const mapping = dicomDisplayMapping(d.img);
     return Array.from({ length: d.img.frames }, (_, f) => ({
@@ -243,8 +267,11 @@ async function openImage(
       premultiplyAlpha: "none",
     });
   } catch (err) {
-    throw new FileError(
-      `${name}: cannot decode this ${kind.toUpperCase()} file (${(err as Error).message || "decoding failed"}). The file is damaged or incomplete.`,
+    throw refuse(
+      name,
+      "corrupt",
+      `cannot decode this ${kind.toUpperCase()} file (${(err as Error).message || "decoding failed"})`,
+      "The file is damaged or incomplete.",
     );
   }
   const { width, height } = bitmap;

@@ -1,23 +1,9 @@
 // Drawing: the image and the heat maps at the image's own resolution (scaled by CSS), the mask
 // contour and the clicked points at screen resolution, so lines stay crisp on small images.
 import type { PlanarImage } from "../../src/io/planar-image.js";
-import { heatColour } from "../../src/udeg/colour-maps.js";
+import { classColour, heatColour } from "../../src/udeg/colour-maps.js";
 import type { Click } from "../../src/udeg/interactive.js";
 import type { UdegPrediction } from "../../src/udeg/prediction.js";
-
-/** Class colours for the mask (class 1 first): green, then distinct hues. */
-export const CLASS_COLOURS: readonly [number, number, number][] = [
-  [40, 255, 80],
-  [255, 200, 40],
-  [80, 170, 255],
-  [255, 90, 200],
-  [180, 120, 255],
-  [255, 130, 60],
-];
-
-export function classColour(c: number): [number, number, number] {
-  return CLASS_COLOURS[(c - 1) % CLASS_COLOURS.length]!;
-}
 
 function clamp255(v: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
