@@ -14,8 +14,9 @@ import { writeSafetensors } from "../src/io/index.js";
 import { SAM_PRESETS } from "../src/sam/config.js";
 import { modelFromRun } from "../src/serve/model-files.js";
 import { startViewerServer } from "../src/serve/server.js";
-import { tensorsOf, train } from "../src/train/trainer.js";
+import { train } from "../src/train/trainer.js";
 import { resolveConfig } from "../src/udeg/config.js";
+import { tensorsOf } from "../src/udeg/run-folder.js";
 import type { WebModelMeta } from "../src/udeg/web-meta.js";
 import { launchChromium } from "../test/browser.js";
 import {

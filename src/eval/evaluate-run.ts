@@ -2,15 +2,14 @@
 // overlap, surface distance, boundary F-score and uncertainty quality per image and on average,
 // written as metrics.json, metrics.csv and metrics.md. `evaluateSplit` scores any predictor the
 // same way (the benchmark's U-Net peer goes through it too).
-import { existsSync } from "node:fs";
-import { type Dataset, openDataset, readSplit, type SplitPart } from "../data/index.js";
+import { type Dataset, openDataset, type SplitPart } from "../data/index.js";
 import type { ExecutionProvider } from "../engine/index.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import { Progress } from "../io/progress.js";
 import type { UdegConfig } from "../udeg/config.js";
 import { foregroundProbability, type UdegPrediction } from "../udeg/prediction.js";
 import { UdegPredictor } from "../udeg/predictor.js";
-import { evalDir, runPath } from "../udeg/run-folder.js";
+import { evalDir, readRunSplit } from "../udeg/run-folder.js";
 import { SplitEvaluator, type Summary } from "./metrics/index.js";
 import { writeMetrics } from "./report-files.js";
 
@@ -68,10 +67,9 @@ export async function evaluateSplit(
  */
 export async function datasetOfRun(run: string, data: string, config: UdegConfig): Promise<Dataset> {
   const ds = await openDataset(data, { seed: config.train.seed, input: config.input });
-  const path = runPath(run, "split");
-  if (!existsSync(path)) return ds;
   try {
-    return ds.withSplit(readSplit(path, ds.groups), "run");
+    const split = readRunSplit(run, ds.groups);
+    return split ? ds.withSplit(split, "run") : ds;
   } catch {
     return ds; // another dataset than the run's: its names are not this one's samples
   }

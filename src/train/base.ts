@@ -4,10 +4,10 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { writeJsonAtomic } from "../io/atomic.js";
-import { readSafetensors, writeSafetensors } from "../io/index.js";
-import { configToJson, type SamConfig } from "../sam/config.js";
+import { writeSafetensors } from "../io/index.js";
+import { configToJson } from "../sam/config.js";
 import { isLoraKey } from "../sam/lora.js";
-import { basePath, runPath } from "../udeg/run-folder.js";
+import { basePath, readRunModel, readRunSamConfig } from "../udeg/run-folder.js";
 
 export interface BaseManifest {
   name: string;
@@ -34,8 +34,8 @@ export function exportBase(
   outDir: string,
   manifest: Omit<BaseManifest, "sha256">,
 ): BaseManifest {
-  const model = readSafetensors(runPath(runDir, "model"));
-  const cfg = JSON.parse(readFileSync(runPath(runDir, "samConfig"), "utf8")) as SamConfig;
+  const model = readRunModel(runDir);
+  const cfg = readRunSamConfig(runDir);
   // The run's decoder has one mask token per class (SAMed), not SAM's 3 + 1.
   const tokens = model.tensors.get("mask_decoder.mask_tokens.weight")?.shape[0];
   if (tokens) cfg.numMultimaskOutputs = tokens - 1;

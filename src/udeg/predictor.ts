@@ -4,12 +4,12 @@
 import { existsSync } from "node:fs";
 import { padImage, type ResizeInfo, resizeForModel } from "../data/preprocess.js";
 import { type CompiledFunction, HostTensor, type RuntimeOptions, requireDevice } from "../engine/index.js";
-import { readSafetensors, toFloat32 } from "../io/index.js";
+import { toFloat32 } from "../io/index.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import type { UdegConfig } from "./config.js";
 import { buildInference } from "./inference.js";
 import { restorePrediction, type UdegPrediction } from "./prediction.js";
-import { readRunConfig, requireFinishedRun, runPath } from "./run-folder.js";
+import { readRunConfig, readRunModel, requireFinishedRun } from "./run-folder.js";
 import { fingerprint, type ResolvedModel, resolveModel } from "./setup.js";
 
 export type { UdegPrediction };
@@ -63,24 +63,22 @@ export class UdegPredictor {
 export function loadRun(runDir: string): { config: UdegConfig; resolved: ResolvedModel } {
   requireFinishedRun(runDir);
   const config = readRunConfig(runDir);
-  const modelPath = runPath(runDir, "model");
-  const adapter = readSafetensors(modelPath);
-  const meta = adapter.metadata;
-  if (meta.base_kind === "sam" || meta.base_kind === "bundled") {
-    const path = meta.base_path!;
+  const { file: modelPath, tensors, base } = readRunModel(runDir);
+  if (base.kind === "sam" || base.kind === "bundled") {
+    const path = base.path;
     if (!existsSync(path))
       throw new Error(
         `${modelPath} was trained from ${path}, which is missing: put the checkpoint back there`,
       );
     const fp = fingerprint(path);
-    if (meta.base_fingerprint && fp !== meta.base_fingerprint) {
+    if (base.fingerprint && fp !== base.fingerprint) {
       throw new Error(
-        `${path} is not the checkpoint ${modelPath} was trained from (fingerprint ${fp}, expected ${meta.base_fingerprint})`,
+        `${path} is not the checkpoint ${modelPath} was trained from (fingerprint ${fp}, expected ${base.fingerprint})`,
       );
     }
   }
   const resolved = resolveModel(config, config.model.classes ?? 1);
-  for (const [key, t] of adapter.tensors) {
+  for (const [key, t] of tensors) {
     const want = resolved.weights.get(key);
     if (!want)
       throw new Error(`${modelPath}: unexpected weight ${key}; the run's config does not match its model`);

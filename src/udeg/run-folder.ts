@@ -1,10 +1,15 @@
 // The folders udeg writes and reads: a run (`udeg train --out RUN`) and a base model
-// (`udeg pretrain`, assets/bases/NAME). This module owns their layout: every file's name, what
-// it holds, who writes it, and the readers every command uses. Nothing else spells a file name of
-// these folders, and the README's run-directory list is generated from RUN_FILES
-// (`npm run docs`; a test fails when the README is stale).
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+// (`udeg pretrain`, assets/bases/NAME). This module owns their layout and their files: every
+// file's name, what it holds, and its writer beside its reader, so a file's format is read where
+// it is written. Nothing else spells a file name of these folders, and the README's run-directory
+// list is generated from RUN_FILES (`npm run docs`; a test fails when the README is stale).
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { readSplit, type Split, writeSplit } from "../data/split.js";
+import { HostTensor } from "../engine/index.js";
+import { writeJsonAtomic } from "../io/atomic.js";
+import { type Checkpoint, readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
+import type { SamConfig } from "../sam/config.js";
 import { parseConfig, type UdegConfig } from "./config.js";
 
 export interface FolderEntry {
@@ -109,9 +114,143 @@ export function requireFinishedRun(run: string, hint = "train one with `udeg tra
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The run's files, writer beside reader
+
+export function writeRunConfig(run: string, config: UdegConfig): void {
+  writeJsonAtomic(runPath(run, "config"), config);
+}
+
 export function readRunConfig(run: string): UdegConfig {
   const path = runPath(run, "config");
   return parseConfig(JSON.parse(readFileSync(path, "utf8")), path);
+}
+
+export function writeRunSamConfig(run: string, cfg: SamConfig): void {
+  writeJsonAtomic(runPath(run, "samConfig"), cfg);
+}
+
+export function readRunSamConfig(run: string): SamConfig {
+  return JSON.parse(readFileSync(runPath(run, "samConfig"), "utf8")) as SamConfig;
+}
+
+export function writeRunSplit(run: string, split: Split): void {
+  writeSplit(runPath(run, "split"), split);
+}
+
+/** The split the run trained on, checked against the dataset's groups; null when it has none. */
+export function readRunSplit(run: string, groups: readonly string[]): Split | null {
+  const path = runPath(run, "split");
+  return existsSync(path) ? readSplit(path, groups) : null;
+}
+
+/** Float32 safetensors entries from HostTensors, names prefixed. */
+export function tensorsOf(keys: readonly string[], values: readonly HostTensor[], prefix = "") {
+  const out: Record<string, { dtype: "float32"; shape: number[]; data: Float32Array }> = {};
+  keys.forEach((k, i) => {
+    out[prefix + k] = {
+      dtype: "float32",
+      shape: [...values[i]!.shape],
+      data: values[i]!.data as Float32Array,
+    };
+  });
+  return out;
+}
+
+/** Where a run's trained weights came from: checked when they are loaded again. */
+export interface RunBase {
+  kind: string;
+  path: string;
+  fingerprint: string;
+}
+
+/** model.safetensors: the trained weights (named as the model's keys) and the base they adapt. */
+export function writeRunModel(
+  run: string,
+  keys: readonly string[],
+  params: readonly HostTensor[],
+  o: { base: RunBase; step: number; valDice: number | null },
+): void {
+  writeSafetensors(runPath(run, "model"), tensorsOf(keys, params), {
+    format: "udeg-adapter",
+    base_kind: o.base.kind,
+    base_path: o.base.path,
+    base_fingerprint: o.base.fingerprint,
+    step: String(o.step),
+    val_dice: o.valDice === null ? "" : String(o.valDice),
+  });
+}
+
+/** model.safetensors as written (tensors in their stored dtypes) with its base. */
+export function readRunModel(run: string): { file: string; tensors: Checkpoint["tensors"]; base: RunBase } {
+  const file = runPath(run, "model");
+  const { tensors, metadata } = readSafetensors(file);
+  const base = {
+    kind: metadata.base_kind ?? "",
+    path: metadata.base_path ?? "",
+    fingerprint: metadata.base_fingerprint ?? "",
+  };
+  return { file, tensors, base };
+}
+
+/** checkpoints/last.safetensors: everything `--resume` needs to continue as an unbroken run. */
+export interface TrainState {
+  step: number;
+  /** Epochs finished. */
+  epoch: number;
+  params: HostTensor[];
+  /** AdamW's first and second moments, one per parameter. */
+  m: HostTensor[];
+  v: HostTensor[];
+  bestDice: number | null;
+  /** The kept model's epoch, 1-based. */
+  bestEpoch: number | null;
+}
+
+export function writeTrainState(run: string, keys: readonly string[], st: TrainState): void {
+  const path = runPath(run, "last");
+  mkdirSync(dirname(path), { recursive: true });
+  writeSafetensors(
+    path,
+    {
+      ...tensorsOf(keys, st.params, "param."),
+      ...tensorsOf(keys, st.m, "adam_m."),
+      ...tensorsOf(keys, st.v, "adam_v."),
+    },
+    {
+      format: "udeg-train-state",
+      step: String(st.step),
+      epoch: String(st.epoch),
+      best_dice: st.bestDice === null ? "" : String(st.bestDice),
+      best_epoch: st.bestEpoch === null ? "" : String(st.bestEpoch),
+    },
+  );
+}
+
+/** The last training state, its tensors in `keys` order; null when the run has none yet. */
+export function readTrainState(run: string, keys: readonly string[]): TrainState | null {
+  const path = runPath(run, "last");
+  if (!existsSync(path)) return null;
+  const ck = readSafetensors(path);
+  const get = (prefix: string) =>
+    keys.map((key) => {
+      const t = ck.tensors.get(prefix + key);
+      if (!t)
+        throw new Error(
+          `${path} lacks ${prefix + key}: it was written by a different model; start a new run`,
+        );
+      return new HostTensor("float32", t.shape, toFloat32(t));
+    });
+  const num = (v: string | undefined) => (v ? Number(v) : null);
+  return {
+    step: Number(ck.metadata.step),
+    epoch: Number(ck.metadata.epoch ?? 0),
+    params: get("param."),
+    m: get("adam_m."),
+    v: get("adam_v."),
+    bestDice: num(ck.metadata.best_dice),
+    bestEpoch: num(ck.metadata.best_epoch),
+  };
 }
 
 /** summary.json, as the trainer writes it at the end of a run. */
@@ -127,6 +266,10 @@ export interface RunSummary {
   lastLoss: number;
   runDir: string;
   seconds: number;
+}
+
+export function writeRunSummary(run: string, summary: RunSummary): void {
+  writeJsonAtomic(runPath(run, "summary"), summary);
 }
 
 export function readRunSummary(run: string): RunSummary | null {
@@ -149,6 +292,10 @@ export type LogRecord =
       val_dice: number | null;
       best_dice: number | null;
     };
+
+export function appendRunLog(run: string, record: LogRecord): void {
+  appendFileSync(runPath(run, "log"), `${JSON.stringify(record)}\n`);
+}
 
 export function readRunLog(run: string): LogRecord[] {
   const path = runPath(run, "log");
