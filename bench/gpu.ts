@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ExecutionProvider, HostTensor, probeDevice } from "../src/engine/index.js";
-import { writeSafetensors } from "../src/io/index.js";
+import { writeSafetensors } from "../src/io/checkpoints/index.js";
 import { SAM_PRESETS, type SamConfig } from "../src/sam/config.js";
 import { buildTrainGraph, lossWeightInput, type TrainFeeds } from "../src/train/graph.js";
 import { edgeTargets, oneHot } from "../src/train/trainer.js";

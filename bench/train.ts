@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CompiledFunction, HostTensor, type RuntimeOptions, rng } from "../src/engine/index.js";
-import { writeSafetensors } from "../src/io/index.js";
+import { writeSafetensors } from "../src/io/checkpoints/index.js";
 import { configToJson } from "../src/sam/config.js";
 import { buildTrainGraph, lossWeightInput, type TrainFeeds, type TrainGraph } from "../src/train/graph.js";
 import { edgeTargets, oneHot } from "../src/train/trainer.js";

@@ -14,7 +14,7 @@ import type { Dataset } from "../src/data/index.js";
 import { padImage, resizeForModel } from "../src/data/preprocess.js";
 import { evaluateSplit } from "../src/eval/evaluate-run.js";
 import type { Summary } from "../src/eval/metrics/index.js";
-import { readSafetensors, toFloat32, writeSafetensors } from "../src/io/index.js";
+import { readSafetensors, toFloat32, writeSafetensors } from "../src/io/checkpoints/index.js";
 import { scheduleFor, trainingDataset, trainingLoader } from "../src/train/trainer.js";
 import { partDice } from "../src/train/validation.js";
 import type { UdegConfig } from "../src/udeg/config.js";

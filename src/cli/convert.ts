@@ -3,8 +3,8 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { seriesToNifti, sliceOrder } from "../io/dicom-series.js";
-import { writeNifti } from "../io/nifti.js";
+import { seriesToNifti, sliceOrder } from "../io/dicom/dicom-series.js";
+import { writeNifti } from "../io/nifti/nifti.js";
 import { dicomSeries, isDicomFile } from "../predict/dicom.js";
 
 export interface ConvertOptions {

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { HostTensor } from "../engine/index.js";
 import { writeJsonAtomic } from "../io/atomic.js";
-import { readImage, toRgb, writePng } from "../io/images.js";
-import { readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
+import { readSafetensors, toFloat32, writeSafetensors } from "../io/checkpoints/index.js";
+import { readImage, toRgb, writePng } from "../io/images/images.js";
 import { loadConfigFile, SAM_PRESETS, type SamConfig, type SamPreset } from "../sam/config.js";
 import { loadSam, type PointPrompt, SamPredictor } from "../sam/model.js";
 

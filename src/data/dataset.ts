@@ -21,8 +21,8 @@
 
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { readImage, readImageInfo, readImageSource } from "../io/images.js";
-import { getSlice, type NiftiVolume } from "../io/nifti.js";
+import { readImage, readImageInfo, readImageSource } from "../io/images/images.js";
+import { getSlice, type NiftiVolume } from "../io/nifti/nifti.js";
 import type { LabelMap } from "../io/planar-image.js";
 import { DatasetError, listSome, unreadable } from "./errors.js";
 import { DEFAULT_INPUT_RULE, type InputRule, inputPlanes, volumeWindow } from "./input-rule.js";

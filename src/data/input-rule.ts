@@ -11,7 +11,7 @@
 //   so the resize is PIL's integer one (bit-identical to segment-anything's preprocessing).
 // - 16-bit raster: `intensity16` "min-max" (default: the image's own min and max to 0 and 255,
 //   what training always did) or "full-range" (value x 255 / 65535).
-// - DICOM frame: the file's own display mapping (io/dicom.ts dicomToPlanar: stored 8-bit values,
+// - DICOM frame: the file's own display mapping (io/dicom/dicom-display.ts dicomToPlanar: stored 8-bit values,
 //   the VOI window, or the frame's percentiles; rescale slope/intercept applied; MONOCHROME1
 //   inverted), in floats; no further scaling.
 // - NIfTI slice: through the volume's `window` (default its 0.5 / 99.5 percentiles, one window per
@@ -20,10 +20,10 @@
 // the run's config.json (config.input); every reader takes them from the run.
 //
 // Pure (no Node.js built-ins): the page imports this module as the Node side does.
-import type { DicomImage } from "../io/dicom.js";
-import { type dicomDisplayMapping, dicomToPlanar } from "../io/dicom-display.js";
-import type { RasterImage } from "../io/image-types.js";
-import { type NiftiVolume, scaledVolume } from "../io/nifti-format.js";
+import type { DicomImage } from "../io/dicom/dicom.js";
+import { type dicomDisplayMapping, dicomToPlanar } from "../io/dicom/dicom-display.js";
+import type { RasterImage } from "../io/images/image-types.js";
+import { type NiftiVolume, scaledVolume } from "../io/nifti/nifti-format.js";
 import type { PlanarImage } from "../io/planar-image.js";
 
 /** How NIfTI intensities become 0..255. */

@@ -1,8 +1,8 @@
 // Which mask convention a dataset uses (0/255, 0/1, labels, JPEG-noisy), from a sample of its
 // masks (or label volumes); see masks.ts for the conventions themselves.
 import { basename } from "node:path";
-import { readImage } from "../io/images.js";
-import { scaledVolume } from "../io/nifti.js";
+import { readImage } from "../io/images/images.js";
+import { scaledVolume } from "../io/nifti/nifti.js";
 import { DatasetError, unreadable } from "./errors.js";
 import type { Scan } from "./layouts/index.js";
 import {

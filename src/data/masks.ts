@@ -5,7 +5,7 @@
 // from a sample of its masks (detectConvention) and then applied to every mask (toClassIndices),
 // so that a mask that happens to hold only background does not flip the interpretation.
 
-import type { RasterImage } from "../io/images.js";
+import type { RasterImage } from "../io/images/images.js";
 import type { LabelMap } from "../io/planar-image.js";
 import { DatasetError } from "./errors.js";
 

@@ -1,5 +1,5 @@
 // Decoded NIfTI volumes shared by a dataset's scan and its loads.
-import { type NiftiVolume, readNifti } from "../io/nifti.js";
+import { type NiftiVolume, readNifti } from "../io/nifti/nifti.js";
 
 export /** Decoded volumes, least recently used evicted past a byte budget; concurrent reads share one decode. */
 class VolumeCache {

@@ -7,7 +7,7 @@
 // masks stay binary) to keep the HTML small. Contours are found at display resolution and drawn
 // 2 px wide so they read at a glance.
 
-import { encodePng, type RasterImage } from "../io/images.js";
+import { encodePng, type RasterImage } from "../io/images/images.js";
 import { contour, heatColour } from "../udeg/colour-maps.js";
 
 export const TARGET_SIZE = 192;

@@ -6,12 +6,12 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { inputPlanes } from "../data/input-rule.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { type DicomImage, sniffDicom } from "../io/dicom.js";
-import { dicomDisplayMapping } from "../io/dicom-display.js";
-import { decodeDicomFile } from "../io/dicom-node.js";
-import { uncertaintyParametricMap } from "../io/dicom-pmap.js";
-import { probabilitySegmentation, readDicomDataset, segmentationFromLabels } from "../io/dicom-seg.js";
-import type { DicomInstance } from "../io/dicom-series.js";
+import { type DicomImage, sniffDicom } from "../io/dicom/dicom.js";
+import { dicomDisplayMapping } from "../io/dicom/dicom-display.js";
+import { decodeDicomFile } from "../io/dicom/dicom-node.js";
+import { uncertaintyParametricMap } from "../io/dicom/dicom-pmap.js";
+import { probabilitySegmentation, readDicomDataset, segmentationFromLabels } from "../io/dicom/dicom-seg.js";
+import type { DicomInstance } from "../io/dicom/dicom-series.js";
 import { packageVersion } from "../io/package-files.js";
 import { Progress } from "../io/progress.js";
 import { classColour } from "../udeg/colour-maps.js";
@@ -19,7 +19,7 @@ import type { UdegPredictor } from "../udeg/predictor.js";
 import { DICOM, greyOf, stem } from "./names.js";
 import { writePrediction } from "./outputs.js";
 
-export type { DicomInstance } from "../io/dicom-series.js";
+export type { DicomInstance } from "../io/dicom/dicom-series.js";
 
 export function isDicomFile(path: string): boolean {
   if (DICOM.test(path)) return true;

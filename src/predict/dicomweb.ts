@@ -4,8 +4,8 @@
 // per-frame outputs and the SEG files are written there too.
 import { mkdirSync } from "node:fs";
 import type { ExecutionProvider } from "../engine/index.js";
-import { sliceOrder } from "../io/dicom-series.js";
-import { type DicomwebOptions, qidoSeries, stowInstances, wadoSeries } from "../io/dicomweb.js";
+import { sliceOrder } from "../io/dicom/dicom-series.js";
+import { type DicomwebOptions, qidoSeries, stowInstances, wadoSeries } from "../io/dicom/dicomweb.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 import { predictDicomInstances, writeDicomObjects } from "./dicom.js";
 

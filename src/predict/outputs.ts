@@ -1,8 +1,8 @@
 // The files `udeg predict` writes for one image: mask, probability, uncertainty and edge maps
 // (16-bit PNG and float32 safetensors), and an overlay a person can look at.
 import { join } from "node:path";
-import { type RasterImage, writePng } from "../io/images.js";
-import { writeSafetensors } from "../io/index.js";
+import { writeSafetensors } from "../io/checkpoints/index.js";
+import { type RasterImage, writePng } from "../io/images/images.js";
 import { classColour, contour, heatColour, maskPngValues } from "../udeg/colour-maps.js";
 import { foregroundProbability, type UdegPrediction } from "../udeg/prediction.js";
 

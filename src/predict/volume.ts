@@ -4,7 +4,7 @@
 // volume is predicted and the outputs keep the input's extra dimensions. Used by `udeg predict`
 // and by the MONAI Label server.
 import { inputPlanes, volumeWindow } from "../data/input-rule.js";
-import { getSlice, type NiftiVolume, sliceCount } from "../io/nifti.js";
+import { getSlice, type NiftiVolume, sliceCount } from "../io/nifti/nifti.js";
 import type { UdegPredictor } from "../udeg/predictor.js";
 
 export interface VolumePrediction {

@@ -2,8 +2,8 @@
 // (ViT-B/L/H, MedSAM), `.safetensors`, and Hugging Face `SamModel` files. Every name is mapped
 // to the original segment-anything key, so the rest of the code knows one naming only.
 import { HostTensor } from "../engine/index.js";
-import type { CheckpointTensor } from "../io/dtypes.js";
-import { readCheckpoint, toFloat32 } from "../io/index.js";
+import type { CheckpointTensor } from "../io/checkpoints/dtypes.js";
+import { readCheckpoint, toFloat32 } from "../io/checkpoints/index.js";
 import type { WeightSource } from "./params.js";
 
 /** Rewrite rules from Hugging Face SamModel names to segment-anything names, applied in order. */

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { add, compile, Graph, grad, HostTensor, mul, reduceSum, type Tensor } from "../engine/index.js";
-import { readSafetensors, toFloat32 } from "../io/index.js";
+import { readSafetensors, toFloat32 } from "../io/checkpoints/index.js";
 import { loadSamWeights } from "./checkpoint.js";
 import { loadConfigFile, type SamConfig } from "./config.js";
 import { imageEncoderFeatures } from "./image-encoder.js";

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import { writeJsonAtomic } from "../io/atomic.js";
-import { writeSafetensors } from "../io/index.js";
+import { writeSafetensors } from "../io/checkpoints/index.js";
 import { configToJson } from "../sam/config.js";
 import { isLoraKey } from "../sam/lora.js";
 import { basePath, readRunModel, readRunSamConfig } from "../udeg/run-folder.js";

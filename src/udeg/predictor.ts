@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { padImage, type ResizeInfo, resizeForModel } from "../data/preprocess.js";
 import { type CompiledFunction, HostTensor, type RuntimeOptions, requireDevice } from "../engine/index.js";
-import { toFloat32 } from "../io/index.js";
+import { toFloat32 } from "../io/checkpoints/index.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import type { UdegConfig } from "./config.js";
 import { buildInference } from "./inference.js";

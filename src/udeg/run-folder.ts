@@ -8,7 +8,7 @@ import { dirname, join } from "node:path";
 import { readSplit, type Split, writeSplit } from "../data/split.js";
 import { HostTensor } from "../engine/index.js";
 import { writeJsonAtomic } from "../io/atomic.js";
-import { type Checkpoint, readSafetensors, toFloat32, writeSafetensors } from "../io/index.js";
+import { type Checkpoint, readSafetensors, toFloat32, writeSafetensors } from "../io/checkpoints/index.js";
 import type { SamConfig } from "../sam/config.js";
 import { parseConfig, type UdegConfig } from "./config.js";
 

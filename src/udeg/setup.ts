@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync, statSync } from "node:fs";
 import { HostTensor } from "../engine/index.js";
-import { readSafetensors, toFloat32 } from "../io/index.js";
+import { readSafetensors, toFloat32 } from "../io/checkpoints/index.js";
 import { packageAsset } from "../io/package-files.js";
 import {
   loadConfigFile,

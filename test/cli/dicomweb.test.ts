@@ -7,9 +7,9 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
-import { readDicomDataset } from "../../src/io/dicom-seg.js";
-import { qidoSeries, wadoSeries } from "../../src/io/dicomweb.js";
-import { buildMultipart, parseMultipart } from "../../src/io/multipart.js";
+import { readDicomDataset } from "../../src/io/dicom/dicom-seg.js";
+import { qidoSeries, wadoSeries } from "../../src/io/dicom/dicomweb.js";
+import { buildMultipart, parseMultipart } from "../../src/io/dicom/multipart.js";
 import { predictDicomweb } from "../../src/predict/dicomweb.js";
 import { makeCtSeries } from "../io/dicom-series.js";
 import { type Orthanc, startOrthanc } from "../orthanc.js";

@@ -10,8 +10,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeF
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
-import { readDicomDataset } from "../../src/io/dicom-seg.js";
-import { qidoSeries } from "../../src/io/dicomweb.js";
+import { readDicomDataset } from "../../src/io/dicom/dicom-seg.js";
+import { qidoSeries } from "../../src/io/dicom/dicomweb.js";
 import { planPredict, predictFiles, shardOf } from "../../src/predict/files.js";
 import { predictOnQueue, submitPredictions } from "../../src/predict/queue.js";
 import { DELAY_ENV } from "../../src/predict/queue-processor.js";

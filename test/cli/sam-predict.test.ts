@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { parsePoint, samPredict } from "../../src/cli/sam-predict.js";
-import { readImage, writePng } from "../../src/io/images.js";
-import { readSafetensors, toFloat32 } from "../../src/io/index.js";
+import { readSafetensors, toFloat32 } from "../../src/io/checkpoints/index.js";
+import { readImage, writePng } from "../../src/io/images/images.js";
 
 const TINY = "test/fixtures/sam/tiny";
 const quiet = () => {};

@@ -9,9 +9,9 @@ import {
   openDataset,
   validateDataset,
 } from "../../src/data/index.js";
-import { dicomToPlanar } from "../../src/io/dicom-display.js";
-import { decodeDicomFile } from "../../src/io/dicom-node.js";
-import { makeNiftiHeader, writeNifti } from "../../src/io/nifti.js";
+import { dicomToPlanar } from "../../src/io/dicom/dicom-display.js";
+import { decodeDicomFile } from "../../src/io/dicom/dicom-node.js";
+import { makeNiftiHeader, writeNifti } from "../../src/io/nifti/nifti.js";
 import { writeDicom } from "../serve/dicom-writer.js";
 import { discImage, maskImage, tempDir, writeImage } from "./helpers.js";
 

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { encodeImage, type ImageFormat, type RasterImage } from "../../src/io/images.js";
+import { encodeImage, type ImageFormat, type RasterImage } from "../../src/io/images/images.js";
 
 /** The real MRI slices with masks and split.json (bundled in assets/data). */
 export const ITK_BRAIN = fileURLToPath(new URL("../../assets/data/itk-t1-brain/", import.meta.url));

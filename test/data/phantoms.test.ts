@@ -16,7 +16,7 @@ import {
   writePhantomDataset,
 } from "../../src/data/index.js";
 import { hashSeed } from "../../src/engine/random.js";
-import { readImage } from "../../src/io/images.js";
+import { readImage } from "../../src/io/images/images.js";
 import { tempDir } from "./helpers.js";
 
 const root = tempDir("phantoms");

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { probability } from "../../src/cli/parse.js";
 import { DEFAULT_DEMO, runDemo, unetReference } from "../../src/demo/demo.js";
-import { readSafetensors, toFloat32 } from "../../src/io/index.js";
+import { readSafetensors, toFloat32 } from "../../src/io/checkpoints/index.js";
 import { DEFAULT_PRETRAIN, pretrain } from "../../src/train/pretrain.js";
 import { train } from "../../src/train/trainer.js";
 import { resolveConfig } from "../../src/udeg/config.js";

@@ -13,9 +13,9 @@ import {
   PARAMETRIC_MAP_STORAGE,
   UNCERTAINTY_SCALE,
   uncertaintyParametricMap,
-} from "../../src/io/dicom-pmap.js";
-import { readDicomDataset } from "../../src/io/dicom-seg.js";
-import { sliceOrder } from "../../src/io/dicom-series.js";
+} from "../../src/io/dicom/dicom-pmap.js";
+import { readDicomDataset } from "../../src/io/dicom/dicom-seg.js";
+import { sliceOrder } from "../../src/io/dicom/dicom-series.js";
 import { makeCtSeries } from "./dicom-series.js";
 
 const CORPUS = "/usr/lib/python3/dist-packages/pydicom/data/test_files";

@@ -11,9 +11,9 @@ import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { DicomError, type DicomImage } from "../../src/io/dicom.js";
-import { CODEC_OF } from "../../src/io/dicom-codecs.js";
-import { decodeDicomFile } from "../../src/io/dicom-node.js";
+import { DicomError, type DicomImage } from "../../src/io/dicom/dicom.js";
+import { CODEC_OF } from "../../src/io/dicom/dicom-codecs.js";
+import { decodeDicomFile } from "../../src/io/dicom/dicom-node.js";
 
 const CORPUS = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
 

@@ -15,7 +15,7 @@ import {
   readDicomDataset,
   SEGMENTATION_STORAGE,
   segmentationFromLabels,
-} from "../../src/io/dicom-seg.js";
+} from "../../src/io/dicom/dicom-seg.js";
 import { makeCtSeries } from "./dicom-series.js";
 
 const CORPUS = "/usr/lib/python3/dist-packages/pydicom/data/test_files";

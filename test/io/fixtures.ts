@@ -1,7 +1,7 @@
 // Paths and comparisons shared by the io tests.
 
 import { fileURLToPath } from "node:url";
-import { bytesOf, type TensorData } from "../../src/io/dtypes.js";
+import { bytesOf, type TensorData } from "../../src/io/checkpoints/dtypes.js";
 
 /** The tiny SAM reference checkpoints (same weights as .pth and .safetensors), outside the repo. */
 export const SAM_TINY = fileURLToPath(new URL("../fixtures/sam/tiny/", import.meta.url));

@@ -5,9 +5,9 @@
 import { readFileSync } from "node:fs";
 import { parentPort, workerData } from "node:worker_threads";
 import { rng as prng } from "../../src/engine/random.js";
-import { CheckpointError } from "../../src/io/errors.js";
-import { parsePth } from "../../src/io/pth.js";
-import { parseSafetensors } from "../../src/io/safetensors.js";
+import { CheckpointError } from "../../src/io/checkpoints/errors.js";
+import { parsePth } from "../../src/io/checkpoints/pth.js";
+import { parseSafetensors } from "../../src/io/checkpoints/safetensors.js";
 
 export interface FuzzJob {
   path: string;

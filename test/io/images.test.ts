@@ -18,7 +18,7 @@ import {
   toGrey,
   toRgb,
   writePng,
-} from "../../src/io/images.js";
+} from "../../src/io/images/images.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "udeg-images-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

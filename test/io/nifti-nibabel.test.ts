@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { readNifti, readNiftiHeader, scaledVolume } from "../../src/io/nifti.js";
+import { readNifti, readNiftiHeader, scaledVolume } from "../../src/io/nifti/nifti.js";
 
 const CORPUS = "/usr/lib/python3/dist-packages/nibabel/tests/data";
 

@@ -18,7 +18,7 @@ import {
   serializeNifti,
   volumeFromSlices,
   writeNifti,
-} from "../../src/io/nifti.js";
+} from "../../src/io/nifti/nifti.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "udeg-nifti-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import type { CheckpointTensor } from "../../src/io/dtypes.js";
-import { CheckpointError } from "../../src/io/errors.js";
+import type { CheckpointTensor } from "../../src/io/checkpoints/dtypes.js";
+import { CheckpointError } from "../../src/io/checkpoints/errors.js";
 import {
   openSafetensors,
   parseSafetensors,
@@ -12,7 +12,7 @@ import {
   serializeSafetensors,
   toFloat32,
   writeSafetensors,
-} from "../../src/io/safetensors.js";
+} from "../../src/io/checkpoints/safetensors.js";
 import { SAM_TINY, sameBits } from "./fixtures.js";
 
 const WEIGHTS = join(SAM_TINY, "weights.safetensors");

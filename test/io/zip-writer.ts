@@ -3,7 +3,7 @@
 // Not a general zip writer: no data descriptors, no comments, names are UTF-8.
 
 import { deflateRawSync } from "node:zlib";
-import { crc32 } from "../../src/io/zip.js";
+import { crc32 } from "../../src/io/checkpoints/zip.js";
 
 export interface ZipFileInput {
   name: string;

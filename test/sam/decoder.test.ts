@@ -18,7 +18,7 @@ import {
   rng,
   type Tensor,
 } from "../../src/engine/index.js";
-import { readSafetensors, toFloat32 } from "../../src/io/safetensors.js";
+import { readSafetensors, toFloat32 } from "../../src/io/checkpoints/safetensors.js";
 import { loadConfigFile } from "../../src/sam/config.js";
 import { maskDecoder, predictMasks } from "../../src/sam/mask-decoder.js";
 import { ParamStore, type ParamStoreOptions } from "../../src/sam/params.js";

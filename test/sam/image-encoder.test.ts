@@ -14,7 +14,7 @@ import {
   type Tensor,
   transpose,
 } from "../../src/engine/index.js";
-import { readSafetensors, toFloat32 } from "../../src/io/safetensors.js";
+import { readSafetensors, toFloat32 } from "../../src/io/checkpoints/safetensors.js";
 import { loadConfigFile, type SamConfig } from "../../src/sam/config.js";
 import {
   getRelPos,

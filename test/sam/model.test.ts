@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { HostTensor } from "../../src/engine/index.js";
-import { readSafetensors, toFloat32 } from "../../src/io/index.js";
+import { readSafetensors, toFloat32 } from "../../src/io/checkpoints/index.js";
 import { WeightMismatchError } from "../../src/sam/checkpoint.js";
 import { loadConfigFile, SAM_PRESETS } from "../../src/sam/config.js";
 import { loadSam, SamPredictor } from "../../src/sam/model.js";

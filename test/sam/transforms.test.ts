@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { readSafetensors, toFloat32 } from "../../src/io/index.js";
+import { readSafetensors, toFloat32 } from "../../src/io/checkpoints/index.js";
 import { loadConfigFile } from "../../src/sam/config.js";
 import { postprocessMasks, prepareImage, resizePilBilinear } from "../../src/sam/transforms.js";
 

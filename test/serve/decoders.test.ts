@@ -1,5 +1,5 @@
 // The pure decoders the web viewer runs in the browser, tested in Node on generated files:
-// DICOM (src/io/dicom.ts), NIfTI without node:zlib (src/io/nifti-format.ts), the volume window.
+// DICOM (src/io/dicom/), NIfTI without node:zlib (src/io/nifti/nifti-format.ts), the volume window.
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -16,11 +16,11 @@ import {
   decodeDicomAsync,
   sniffDicom,
   TRANSFER_SYNTAXES,
-} from "../../src/io/dicom.js";
-import { dicomDisplayMapping, dicomToPlanar } from "../../src/io/dicom-display.js";
-import { readImage } from "../../src/io/images.js";
-import { getSlice, makeNiftiHeader, parseNifti, serializeNifti } from "../../src/io/nifti.js";
-import { isGzip, parseNiftiUncompressed } from "../../src/io/nifti-format.js";
+} from "../../src/io/dicom/dicom.js";
+import { dicomDisplayMapping, dicomToPlanar } from "../../src/io/dicom/dicom-display.js";
+import { readImage } from "../../src/io/images/images.js";
+import { getSlice, makeNiftiHeader, parseNifti, serializeNifti } from "../../src/io/nifti/nifti.js";
+import { isGzip, parseNiftiUncompressed } from "../../src/io/nifti/nifti-format.js";
 import { ITK } from "../train/helpers.js";
 import { writeDicom } from "./dicom-writer.js";
 

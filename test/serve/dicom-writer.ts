@@ -2,7 +2,7 @@
 // transfer syntax (implicit/explicit VR little endian, explicit VR big endian, deflated), or with
 // fake encapsulated pixel data under a compressed transfer syntax, to test the refusals.
 import { deflateRawSync } from "node:zlib";
-import { TRANSFER_SYNTAXES } from "../../src/io/dicom.js";
+import { TRANSFER_SYNTAXES } from "../../src/io/dicom/dicom.js";
 
 export interface DicomWriteOptions {
   rows: number;

@@ -14,7 +14,7 @@ import {
   reshape,
   resizeBilinear,
 } from "../../src/engine/index.js";
-import { readImage } from "../../src/io/images.js";
+import { readImage } from "../../src/io/images/images.js";
 import type { PlanarImage } from "../../src/io/planar-image.js";
 import { predictMasks } from "../../src/sam/mask-decoder.js";
 import { ParamStore } from "../../src/sam/params.js";

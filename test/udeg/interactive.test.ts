@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { toPlanar } from "../../src/data/preprocess.js";
-import { readImage } from "../../src/io/images.js";
+import { readImage } from "../../src/io/images/images.js";
 import { exportWebModels } from "../../src/udeg/export.js";
 import { InteractiveModel, nextClick } from "../../src/udeg/interactive.js";
 import { UdegPredictor } from "../../src/udeg/predictor.js";

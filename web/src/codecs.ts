@@ -1,7 +1,7 @@
 // The page's DICOM codecs: the same Cornerstone WASM builds (and jpeg-lossless-decoder-js) that
-// `udeg predict` uses in Node (src/io/dicom-node.ts), bundled by Vite as separate chunks and
+// `udeg predict` uses in Node (src/io/dicom/dicom-node.ts), bundled by Vite as separate chunks and
 // .wasm files, and fetched only when the first DICOM file is opened.
-import { type CodecModules, type FrameDecoder, frameDecoder } from "../../src/io/dicom-codecs.js";
+import { type CodecModules, type FrameDecoder, frameDecoder } from "../../src/io/dicom/dicom-codecs.js";
 
 type Factory = (o: {
   locateFile: (f: string) => string;

@@ -4,12 +4,12 @@
 // `udeg eval` and `udeg predict` give the network for the same file.
 
 import { DEFAULT_INPUT_RULE, type InputRule, inputPlanes, volumeWindow } from "../../src/data/input-rule.js";
-import { type DicomImage, decodeDicomAsync, sniffDicom } from "../../src/io/dicom.js";
-import type { FrameDecoder } from "../../src/io/dicom-codecs.js";
-import { dicomDisplayMapping } from "../../src/io/dicom-display.js";
-import { orderSlices } from "../../src/io/dicom-order.js";
+import { type DicomImage, decodeDicomAsync, sniffDicom } from "../../src/io/dicom/dicom.js";
+import type { FrameDecoder } from "../../src/io/dicom/dicom-codecs.js";
+import { dicomDisplayMapping } from "../../src/io/dicom/dicom-display.js";
+import { orderSlices } from "../../src/io/dicom/dicom-order.js";
 import { FileError } from "../../src/io/file-error.js";
-import { getSlice, isGzip, parseNiftiUncompressed, sliceCount } from "../../src/io/nifti-format.js";
+import { getSlice, isGzip, parseNiftiUncompressed, sliceCount } from "../../src/io/nifti/nifti-format.js";
 import type { PlanarImage } from "../../src/io/planar-image.js";
 import { decodePng16, gunzip, inflateRaw, pngHeader } from "./png.js";
 

@@ -3,7 +3,7 @@
 // (a canvas gives 8 bits). Compression through the web's CompressionStream, so Node runs it too.
 
 import { concatBytes } from "../../src/io/bytes.js";
-import { pngChunk } from "../../src/io/png-chunk.js";
+import { pngChunk } from "../../src/io/images/png-chunk.js";
 
 async function through(
   bytes: Uint8Array,
@@ -82,7 +82,7 @@ export function pngHeader(bytes: Uint8Array): PngHeader | null {
 
 /**
  * A 16-bit, non-interlaced grey / grey+alpha / RGB / RGBA PNG as interleaved samples 0..65535
- * without alpha (1 or 3 channels), as src/io/images.ts reads it.
+ * without alpha (1 or 3 channels), as src/io/images/images.ts reads it.
  */
 export async function decodePng16(
   bytes: Uint8Array,

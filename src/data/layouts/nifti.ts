@@ -2,7 +2,7 @@
 // labelsTr/CASE.nii.gz, read as 2-D slices along a chosen voxel axis; the split unit is the case.
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
-import { type Axis, getSlice, readNiftiHeader } from "../../io/nifti.js";
+import { type Axis, getSlice, readNiftiHeader } from "../../io/nifti/nifti.js";
 import { DatasetError, listSome, unreadable } from "../errors.js";
 import type { VolumeCache } from "../volume-cache.js";
 import { list, type SampleRef, type Scan } from "./scan.js";

@@ -2,8 +2,8 @@
 // image-file names, pairing images with masks by base name.
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { IMAGE_EXTENSIONS } from "../../io/images.js";
-import type { Axis } from "../../io/nifti.js";
+import { IMAGE_EXTENSIONS } from "../../io/images/images.js";
+import type { Axis } from "../../io/nifti/nifti.js";
 import { DatasetError, listSome } from "../errors.js";
 import type { Split } from "../split.js";
 

@@ -19,7 +19,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashSeed, Rng } from "../../engine/random.js";
-import { encodePng } from "../../io/images.js";
+import { encodePng } from "../../io/images/images.js";
 import type { PlanarImage } from "../../io/planar-image.js";
 import { DatasetError } from "../errors.js";
 import { makeSplit, type Split, type SplitFractions } from "../split.js";

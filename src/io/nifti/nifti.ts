@@ -13,7 +13,7 @@
 import { open, readFile } from "node:fs/promises";
 import { promisify } from "node:util";
 import { constants, gunzip, gunzipSync, gzipSync } from "node:zlib";
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../atomic.js";
 import {
   gzipError,
   isGzip,

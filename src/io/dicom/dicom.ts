@@ -16,10 +16,10 @@
 // To 0..255: dicom-display.ts.
 
 import dicomParser from "dicom-parser";
-import { concatBytes } from "./bytes.js";
+import { concatBytes } from "../bytes.js";
+import { FileError } from "../file-error.js";
 import { CODEC_OF, DECODES_TO_RGB, type FrameDecoder } from "./dicom-codecs.js";
 import type { SliceHeader } from "./dicom-order.js";
-import { FileError } from "./file-error.js";
 
 export type DicomErrorCode = "corrupt" | "truncated" | "unsupported" | "bad-argument";
 

@@ -6,8 +6,8 @@
 // Spec: PKWARE APPNOTE.TXT, sections 4.3 and 4.5.3.
 
 import * as zlib from "node:zlib";
+import { crc32Table } from "../images/png-chunk.js";
 import { CheckpointError } from "./errors.js";
-import { crc32Table } from "./png-chunk.js";
 import type { ByteSource } from "./source.js";
 
 export interface ZipEntry {

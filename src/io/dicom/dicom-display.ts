@@ -3,8 +3,9 @@
 // values (quantized, like an 8-bit PNG); anything else goes through the file's first VOI window
 // (WindowCenter/WindowWidth, DICOM's linear function) or, without one, the 0.5 / 99.5 percentiles
 // of all frames; MONOCHROME1 is inverted afterwards. Pure: the page uses it too.
+
+import type { PlanarImage } from "../planar-image.js";
 import { DicomError, type DicomImage } from "./dicom.js";
-import type { PlanarImage } from "./planar-image.js";
 
 /** The 0.5 / 99.5 percentiles of all frames (sampled), like a NIfTI volume's window in `udeg predict`. */
 export function dicomPercentileWindow(img: DicomImage): [number, number] {

@@ -1,6 +1,6 @@
 // NIfTI-1 in memory, the shared part: the header and volume types, datatypes and their codes,
 // and the error every NIfTI module throws. Pure (no Node.js built-ins), as all nifti-*.ts but nifti.ts.
-import { FileError } from "./file-error.js";
+import { FileError } from "../file-error.js";
 
 export type NiftiErrorCode = "io" | "corrupt" | "truncated" | "unsupported" | "bad-argument";
 

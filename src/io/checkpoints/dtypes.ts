@@ -3,7 +3,7 @@
 // Half-precision types have no JS typed array, so float16 and bfloat16 data stay as their raw
 // 16-bit patterns in a Uint16Array (the engine's HostTensor does the same for float16);
 // toFloat32() widens them when a caller needs numbers.
-import { halfToFloat32 } from "../engine/half.js";
+import { halfToFloat32 } from "../../engine/half.js";
 
 export type CheckpointDType =
   | "float32"

@@ -27,11 +27,11 @@
 
 import { readFile } from "node:fs/promises";
 import sharp from "sharp";
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../atomic.js";
+import { type DicomImage, sniffDicom } from "../dicom/dicom.js";
+import { dicomDisplayMapping, dicomToPlanar } from "../dicom/dicom-display.js";
+import { decodeDicomFile } from "../dicom/dicom-node.js";
 import { decodeBmp, encodeBmp, parseBmpHeader } from "./bmp.js";
-import { type DicomImage, sniffDicom } from "./dicom.js";
-import { dicomDisplayMapping, dicomToPlanar } from "./dicom-display.js";
-import { decodeDicomFile } from "./dicom-node.js";
 import {
   checkImage,
   type DecodedImage,

@@ -1,5 +1,5 @@
 // PNG chunks and the CRC-32 they carry (the zip readers use the same CRC). Pure: the PNG writer in
-// src/io/png-encode.ts and the web viewer's mask download share it.
+// src/io/images/png-encode.ts and the web viewer's mask download share it.
 
 let CRC_TABLE: Uint32Array | undefined;
 

@@ -1,4 +1,7 @@
-// Checkpoint input/output: safetensors and PyTorch .pth readers, the safetensors writer.
+// Model checkpoints: safetensors (read and written) and PyTorch .pth (torch.save's zip + pickle,
+// read without Python), behind one reader that picks the format from the bytes.
+// - safetensors.ts; pth.ts over zip.ts and pickle.ts; source.ts (random access to a file or buffer)
+// - dtypes.ts: the tensors both return; errors.ts: CheckpointError, the one error they throw
 
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Checkpoint } from "./dtypes.js";

@@ -7,7 +7,7 @@ import dcmjs, { type NaturalDataset } from "dcmjs";
 
 const { DicomMessage, DicomMetaDictionary } = dcmjs.data;
 // dcmjs logs oddities of the files it reads ("Invalid vr type ox - using OW") to the console;
-// the decoder (src/io/dicom.ts) is what judges a source file here.
+// the decoder (src/io/dicom/dicom.ts) is what judges a source file here.
 dcmjs.log.getLogger("validation.dcmjs").setLevel("silent");
 
 export const EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1";

@@ -2,7 +2,7 @@
 // (RFC 2046 / 7578). Small enough to own: the parsers on npm are stream-based form handlers for
 // servers (busboy, formidable) that do not read multipart/related answers, and the DICOMweb and
 // MONAI Label code needs both directions on whole bodies.
-import { concatBytes } from "./bytes.js";
+import { concatBytes } from "../bytes.js";
 
 export interface Part {
   /** Header names in lower case. */

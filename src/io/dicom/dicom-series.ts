@@ -2,11 +2,12 @@
 // NIfTI volume (`udeg convert`): modality values, the voxel grid from ImagePositionPatient /
 // ImageOrientationPatient / PixelSpacing, and DICOM's LPS patient axes turned to NIfTI's RAS
 // (x and y negated), as dcm2niix writes it (its output is the test's oracle).
+
+import { makeNiftiHeader, type NiftiHeader, type VoxelArray } from "../nifti/nifti.js";
 import type { DicomImage } from "./dicom.js";
 import { decodeDicomFile } from "./dicom-node.js";
 import { orderSlices, type SliceHeader } from "./dicom-order.js";
 import { framePositions, readDicomDataset } from "./dicom-seg.js";
-import { makeNiftiHeader, type NiftiHeader, type VoxelArray } from "./nifti.js";
 
 export interface DicomInstance {
   bytes: Uint8Array;

@@ -1,6 +1,6 @@
 // What the image readers return and take, and the error they throw (see images.ts for the
 // conventions).
-import { FileError } from "./file-error.js";
+import { FileError } from "../file-error.js";
 
 /** Why an image could not be read or written. */
 export type ImageErrorCode =

@@ -8,7 +8,7 @@
 // The writer reproduces the reference writer's byte layout (tensor order, compact JSON,
 // space padding to 8 bytes).
 
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../atomic.js";
 import {
   bytesOf,
   type Checkpoint,
