@@ -1,13 +1,9 @@
-// `udeg sam predict`: plain SAM on one image, with or without prompts.
-import { existsSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+// `udeg sam predict`: parse the flags and call predict/sam.ts (plain SAM on one image).
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
-import { HostTensor } from "../engine/index.js";
-import { writeJsonAtomic } from "../io/atomic.js";
-import { readSafetensors, toFloat32, writeSafetensors } from "../io/checkpoints/index.js";
-import { readImage, toRgb, writePng } from "../io/images/images.js";
+import { predictWithSam } from "../predict/sam.js";
 import { loadConfigFile, SAM_PRESETS, type SamConfig, type SamPreset } from "../sam/config.js";
-import { loadSam, type PointPrompt, SamPredictor } from "../sam/model.js";
+import type { PointPrompt } from "../sam/model.js";
 
 export interface SamPredictOptions {
   checkpoint: string;
@@ -45,22 +41,7 @@ function resolveConfig(o: SamPredictOptions): SamConfig {
   return SAM_PRESETS[name as SamPreset];
 }
 
-/** The mask prompt: a tensor `mask_input`, or the best of a previous run's `low_res_logits`. */
-function readMaskInput(path: string): HostTensor {
-  const { tensors } = readSafetensors(path);
-  const direct = tensors.get("mask_input");
-  if (direct) return new HostTensor("float32", direct.shape, toFloat32(direct));
-  const low = tensors.get("low_res_logits");
-  const iou = tensors.get("iou_predictions");
-  if (!low || !iou)
-    throw new Error(`${path} has neither "mask_input" nor "low_res_logits" + "iou_predictions"`);
-  const [, k, h, w] = low.shape as [number, number, number, number];
-  const scores = toFloat32(iou);
-  let best = 0;
-  for (let i = 1; i < k; i++) if (scores[i]! > scores[best]!) best = i;
-  return new HostTensor("float32", [1, 1, h, w], toFloat32(low).slice(best * h * w, (best + 1) * h * w));
-}
-
+/** Checks the files, parses the prompts and calls predict/sam.ts. */
 export async function samPredict(
   o: SamPredictOptions,
   log: (line: string) => void = console.error,
@@ -72,64 +53,19 @@ export async function samPredict(
   ] as const) {
     if (path && !existsSync(path)) throw new Error(`${flag} ${path}: no such file`);
   }
-  const cfg = resolveConfig(o);
-  const points = o.point.map(parsePoint);
-  const box = o.box ? (parseNumbers(o.box, 4, "--box") as [number, number, number, number]) : undefined;
-  const maskInput = o.maskInput ? readMaskInput(o.maskInput) : undefined;
-
-  let t0 = performance.now();
-  log(`loading ${o.checkpoint} ...`);
-  const weights = loadSam(o.checkpoint, cfg);
-  const img = toRgb(await readImage(o.image));
-  if (img.bitDepth !== 8)
-    throw new Error(`${o.image}: 16-bit images are not supported by SAM; convert to 8-bit`);
-  const predictor = new SamPredictor(cfg, weights);
-  log(`embedding ${o.image} (${img.width}x${img.height}) at ${cfg.imageSize} px ...`);
-  const embedding = await predictor.setImage(img.data as Uint8Array, img.height, img.width);
-  const embedMs = performance.now() - t0;
-  t0 = performance.now();
-  const promptFree = !points.length && !box && !maskInput;
-  const pred = await predictor.predict({ points, box, maskInput, multimask: o.multimask ?? promptFree });
-  const decodeMs = performance.now() - t0;
-
-  mkdirSync(o.out, { recursive: true });
-  const files: string[] = [];
-  const plane = pred.height * pred.width;
-  for (let k = 0; k < pred.count; k++) {
-    const bin = new Uint8Array(plane);
-    for (let i = 0; i < plane; i++) bin[i] = pred.masks[k * plane + i]! > 0 ? 255 : 0;
-    const file = `mask_${k}.png`;
-    await writePng(join(o.out, file), {
-      width: pred.width,
-      height: pred.height,
-      channels: 1,
-      data: bin,
-      bitDepth: 8,
-    });
-    files.push(file);
-  }
-  writeSafetensors(join(o.out, "raw.safetensors"), {
-    image_embeddings: { dtype: "float32", shape: [...embedding.shape], data: embedding.data as Float32Array },
-    low_res_logits: {
-      dtype: "float32",
-      shape: [...pred.lowResLogits.shape],
-      data: pred.lowResLogits.data as Float32Array,
+  await predictWithSam(
+    {
+      checkpoint: o.checkpoint,
+      cfg: resolveConfig(o),
+      image: o.image,
+      points: o.point.map(parsePoint),
+      box: o.box ? (parseNumbers(o.box, 4, "--box") as [number, number, number, number]) : undefined,
+      maskInput: o.maskInput,
+      multimask: o.multimask,
+      out: o.out,
     },
-    iou_predictions: { dtype: "float32", shape: [1, pred.count], data: pred.iou },
-  });
-  const scores = {
-    image: o.image,
-    checkpoint: o.checkpoint,
-    image_size: cfg.imageSize,
-    prompt_free: promptFree,
-    points,
-    box: box ?? null,
-    mask_input: o.maskInput ?? null,
-    masks: files.map((file, k) => ({ file, iou_prediction: pred.iou[k] })),
-    timing_ms: { load_and_embed: Math.round(embedMs), decode: Math.round(decodeMs) },
-  };
-  writeJsonAtomic(join(o.out, "scores.json"), scores);
-  log(`wrote ${files.length} mask(s), scores.json and raw.safetensors to ${o.out}`);
+    log,
+  );
 }
 
 export function addSamCommands(program: Command): void {
