@@ -17,7 +17,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDataset } from "../src/data/index.js";
 import { writePhantomDataset } from "../src/data/phantoms/index.js";
-import { type DemoDataset, demoDatasets } from "../src/demo/demo.js";
+import { bundledBrainData, type DemoDataset } from "../src/demo/demo.js";
 import { evaluateRun } from "../src/eval/evaluate-run.js";
 import { type CaseResult, dice, meanStd, type Summary } from "../src/eval/metrics/index.js";
 import { train } from "../src/train/trainer.js";
@@ -93,12 +93,29 @@ function meanRow(rows: Row[]): Row {
   return Object.fromEntries(Object.keys(rows[0] ?? {}).map((k) => [k, meanOf(rows, k)]));
 }
 
-/** The benchmark's sets: the demo's two and the small-structure phantoms. */
+/**
+ * The benchmark's sets: ultrasound-like phantoms (the demo's until it moved to real images), the
+ * bundled ITK brain slices and the small-structure phantoms.
+ */
 function datasets(root: string): DemoDataset[] {
+  const ultrasound = join(root, "ultrasound");
+  writePhantomDataset(ultrasound, "ultrasound", { count: 60, size: 128, seed: 2025, difficulty: 0.5 });
   const small = join(root, "small-structures");
   writePhantomDataset(small, "small-structures", { count: 60, size: 128, seed: 7, difficulty: 0.5 });
   return [
-    ...demoDatasets(root),
+    {
+      slug: "ultrasound",
+      name: "Ultrasound-like phantoms",
+      description:
+        "Synthetic B-mode lesions with speckle, shadowing and partly missing edges: a domain the base model never saw.",
+      data: ultrasound,
+    },
+    {
+      slug: "itk-brain",
+      name: "ITK brain MRI",
+      description: "Real T1-weighted MRI slices with brain masks (Insight Toolkit example data, Apache-2.0).",
+      data: bundledBrainData(),
+    },
     {
       slug: "small-structures",
       name: "Small-structure phantoms",

@@ -11,7 +11,8 @@ export function addDemoCommands(program: Command): void {
     .command("demo")
     .description(
       "see UDEG-Net work in minutes, with nothing to download: LoRA-adapts the bundled base on\n" +
-        "ultrasound-like phantoms and on real brain MRI, trains the ablations, writes demo/report.html",
+        "real fetal ultrasound (HC18), colonoscopy (Kvasir-SEG) and brain MRI subsets, trains the\n" +
+        "ablations, writes demo/report.html",
     )
     .option("--out <dir>", "output folder", DEFAULT_DEMO.out)
     .option(

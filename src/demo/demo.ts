@@ -1,17 +1,18 @@
 // `udeg demo`: what UDEG-Net does, on a laptop, in minutes, with nothing downloaded. LoRA-adapts
-// the bundled base on a phantom domain it never saw (ultrasound-like lesions) and on real MRI
-// slices (ITK brain), trains the ablations beside it, evaluates everything and writes one
-// self-contained report.html.
+// the bundled base on three small real sets it never saw (fetal head ultrasound from HC18,
+// colonoscopy polyps from Kvasir-SEG, brain MRI slices from the ITK examples; assets/data, each
+// with its SOURCE.txt), trains the ablations beside it, evaluates everything and writes one
+// self-contained report.html that also says what the base was pretrained on.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { openDataset } from "../data/dataset.js";
-import { writePhantomDataset } from "../data/phantoms/index.js";
 import { evaluateRun } from "../eval/evaluate-run.js";
 import { METRIC_NAMES } from "../eval/metrics/index.js";
 import type { DemoReport, ReportDomain, ReportExample, ReportRun } from "../eval/report.js";
 import { writeReport } from "../eval/report.js";
 import { packageAsset, packageRoot } from "../io/package-files.js";
+import { readBaseManifest } from "../train/base.js";
 import { train } from "../train/trainer.js";
 import { ConfigError, type PresetName, resolveConfig } from "../udeg/config.js";
 import { UdegPredictor } from "../udeg/predictor.js";
@@ -26,8 +27,6 @@ export interface DemoOptions {
   presets: PresetName[];
   /** Test images shown per domain. */
   examples: number;
-  /** Ultrasound-like phantoms generated (60: the quality benchmark's set). */
-  phantoms: number;
   log: (line: string) => void;
   progress: boolean;
 }
@@ -37,15 +36,19 @@ export const DEFAULT_DEMO: Omit<DemoOptions, "log"> = {
   epochs: 30,
   presets: ["udeg", "samed", "no-edge", "no-fine"],
   examples: 3,
-  phantoms: 60,
   progress: true,
 };
 
+/** A data set bundled with the package (assets/data/NAME, with its split.json and SOURCE.txt). */
+export function bundledData(name: string): string {
+  const dir = packageAsset(["data", name], "split.json");
+  if (dir) return dir;
+  throw new Error(`the bundled data set assets/data/${name} is missing from the package: reinstall it`);
+}
+
 /** The ITK brain slices bundled with the package (assets/data). */
 export function bundledBrainData(): string {
-  const dir = packageAsset(["data", "itk-t1-brain"], "split.json");
-  if (dir) return dir;
-  throw new Error("the bundled ITK brain slices (assets/data/itk-t1-brain) are missing from the package");
+  return bundledData("itk-t1-brain");
 }
 
 export interface DemoDataset {
@@ -57,31 +60,24 @@ export interface DemoDataset {
 }
 
 /**
- * The demo's data: ultrasound-like phantoms (generated into OUT/data/ultrasound once) and the
- * bundled ITK brain slices. The quality benchmark measures on the same sets.
+ * The demo's data, all bundled and all real: small subsets of HC18 and Kvasir-SEG (CC BY 4.0,
+ * taken from their test parts by scripts/demo-data.ts) and the ITK brain slices.
  */
-export function demoDatasets(
-  out: string,
-  log: (line: string) => void = () => {},
-  phantoms = 60,
-): DemoDataset[] {
-  const ultrasound = join(out, "data", "ultrasound");
-  if (!existsSync(join(ultrasound, "split.json"))) {
-    log(`generating ${phantoms} ultrasound-like phantoms in ${ultrasound} ...`);
-    writePhantomDataset(ultrasound, "ultrasound", {
-      count: phantoms,
-      size: 128,
-      seed: 2025,
-      difficulty: 0.5,
-    });
-  }
+export function demoDatasets(): DemoDataset[] {
   return [
     {
-      slug: "ultrasound",
-      name: "Ultrasound-like phantoms",
+      slug: "hc18",
+      name: "Fetal head ultrasound (HC18)",
       description:
-        "Synthetic B-mode lesions with speckle, shadowing and partly missing edges: a domain the base model never saw.",
-      data: ultrasound,
+        "48 images of the HC18 challenge (Radboud UMC; van den Heuvel et al., PLoS ONE 2018; CC BY 4.0): the fetal skull's blurred, partly missing outline in speckle.",
+      data: bundledData("hc18-demo"),
+    },
+    {
+      slug: "kvasir",
+      name: "Colonoscopy polyps (Kvasir-SEG)",
+      description:
+        "48 images of Kvasir-SEG (Vestre Viken; Jha et al., MMM 2020; CC BY 4.0 in HyperKvasir): polyps whose edges fade into the mucosa, in colour.",
+      data: bundledData("kvasir-demo"),
     },
     {
       slug: "itk-brain",
@@ -90,6 +86,17 @@ export function demoDatasets(
       data: bundledBrainData(),
     },
   ];
+}
+
+/** What the bundled base was pretrained on (its manifest), for the report. */
+function baseProvenance(): string {
+  const dir = packageAsset(["bases", "tiny"], "manifest.json");
+  if (!dir) return "The bundled base's manifest is missing.";
+  const m = readBaseManifest(dir);
+  return (
+    `What the bundled "tiny" base saw in pretraining (its manifest): ${m.data}. ` +
+    "The demo's HC18 and Kvasir-SEG images come from those sets' test parts (scripts/demo-data.ts), which pretraining never reads."
+  );
 }
 
 function curves(runDir: string): { lossCurve: ReportRun["lossCurve"]; valCurve: ReportRun["valCurve"] } {
@@ -175,7 +182,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
   if (o.presets.length === 0) throw new ConfigError("--presets: give at least one preset");
   for (const preset of o.presets) resolveConfig({ overrides: demoOverrides(preset, o.epochs) });
   mkdirSync(o.out, { recursive: true });
-  const domains = demoDatasets(o.out, log, o.phantoms);
+  const domains = demoDatasets();
   const total = domains.length * o.presets.length;
   let k = 0;
   const reportDomains: ReportDomain[] = [];
@@ -241,6 +248,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
     notes: [
       `Each run LoRA-adapts (all linears, rank 8: \`udeg train\`'s defaults) the bundled "tiny" base (a small SAM-architecture model pretrained on phantoms by \`udeg pretrain\`) for ${o.epochs} epochs at 128 px, keeping the epoch with the best Dice on the val part (held out of train).`,
       "samed = LoRA + cross-entropy + Dice only (SAM's own decoder); no-edge = without the edge prompt generator; no-fine = without the pixel-precise decoding path.",
+      baseProvenance(),
     ],
     domains: reportDomains,
   };

@@ -12,7 +12,7 @@ import { resolveConfig } from "../../src/udeg/config.js";
 import { BASE_FILES, type BaseFile, basePath } from "../../src/udeg/run-folder.js";
 import { sliceDataset } from "../train/helpers.js";
 
-test("udeg demo (shortened) trains on both domains and writes a self-contained report", async () => {
+test("udeg demo (shortened) trains on its three real sets and writes a self-contained report", async () => {
   const out = join(mkdtempSync(join(tmpdir(), "udeg-demo-")), "demo");
   const lines: string[] = [];
   const path = await runDemo({
@@ -20,25 +20,31 @@ test("udeg demo (shortened) trains on both domains and writes a self-contained r
     out,
     epochs: 1,
     presets: ["udeg", "samed"],
-    phantoms: 16,
     examples: 2,
     progress: false,
     log: (l) => lines.push(l),
   });
   assert.equal(path, join(out, "report.html"));
   const html = readFileSync(path, "utf8");
-  assert.match(html, /Ultrasound-like phantoms/);
+  assert.match(html, /Fetal head ultrasound \(HC18\)/);
+  assert.match(html, /Colonoscopy polyps \(Kvasir-SEG\)/);
   assert.match(html, /ITK brain MRI/);
-  assert.ok((html.match(/<img /g) ?? []).length >= 2 * 2 * 5, "image grid for two examples per domain");
+  assert.doesNotMatch(html, /phantoms\b.*domain/i);
+  // What the base saw in pretraining is said, from its manifest.
+  assert.match(
+    html,
+    /What the bundled &quot;tiny&quot; base saw in pretraining \(its manifest\): phantoms: 1200 each/,
+  );
+  assert.ok((html.match(/<img /g) ?? []).length >= 3 * 2 * 5, "image grid for two examples per domain");
   assert.ok(html.includes("samed"), "ablation row");
   assert.ok(!/https?:\/\//.test(html), "no external resources");
   // The kept epoch (the run's summary) reaches the report: ringed for both presets in both domains.
   const rings = html.match(/class="mark-symbol role-mark marked_marks"[^>]*>.*?<\/g>/gs) ?? [];
-  assert.equal(rings.length, 2, "one ring layer per domain's val plot");
+  assert.equal(rings.length, 3, "one ring layer per domain's val plot");
   for (const r of rings)
     assert.equal(r.match(/aria-label="epoch: 1; Dice: [\d.]+; series: (udeg|samed)"/g)?.length, 2, r);
   assert.ok(
-    lines.some((l) => l.includes("[4/4]")),
+    lines.some((l) => l.includes("[6/6]")),
     "progress lines",
   );
   // A second run reuses the finished trainings instead of training again.
@@ -48,12 +54,11 @@ test("udeg demo (shortened) trains on both domains and writes a self-contained r
     out,
     epochs: 1,
     presets: ["udeg", "samed"],
-    phantoms: 16,
     examples: 2,
     progress: false,
     log: (l) => again.push(l),
   });
-  assert.ok(again.filter((l) => l.includes("already trained")).length === 4);
+  assert.equal(again.filter((l) => l.includes("already trained")).length, 6);
 });
 
 test("udeg pretrain writes a base (weights, config, manifest) that --base can adapt", async () => {
