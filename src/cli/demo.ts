@@ -46,11 +46,28 @@ export function addDemoCommands(program: Command): void {
   program
     .command("pretrain")
     .description(
-      "train the small base model (`--base tiny`) from scratch on phantoms; writes assets/bases/tiny",
+      "train the small base model (`--base tiny`) on phantoms and, with --data, the train parts of\n" +
+        "real data sets (their test parts are never read); writes assets/bases/tiny",
     )
     .option("--out <dir>", "where the base goes", DEFAULT_PRETRAIN.out)
     .option("--seed <n>", "seed of the phantoms and the training", integer("--seed"), DEFAULT_PRETRAIN.seed)
-    .option("--count <n>", "phantoms per kind", positiveInt("--count"), DEFAULT_PRETRAIN.count)
+    .option("--count <n>", "phantoms per kind (0: none)", integer("--count"), DEFAULT_PRETRAIN.count)
+    .option(
+      "--data <dirs>",
+      "comma-separated data set folders (images/ + masks/ + split.json) whose train parts join the mix",
+      (v: string) =>
+        v
+          .split(",")
+          .map((s) => s.trim())
+          .filter(Boolean),
+      DEFAULT_PRETRAIN.data,
+    )
+    .option(
+      "--min-per-set <n>",
+      "repeat a real set's train images up to this many (augmented afresh each time)",
+      integer("--min-per-set"),
+      DEFAULT_PRETRAIN.minPerSet,
+    )
     .option("--epochs <n>", "at most this many epochs", positiveInt("--epochs"), DEFAULT_PRETRAIN.epochs)
     .option(
       "--patience <n>",

@@ -1,23 +1,29 @@
 // `udeg pretrain`: the small base model that `--base tiny` and the demo adapt. A SAM-architecture
 // network (the from-scratch config) trained in full, with UDEG-Net's edge prompt generator and
-// fine path, on phantoms: generic shapes, endoscopy-like polyps, and small and thin structures,
-// each at a spread of difficulties. Ultrasound-like phantoms are held out: the demo adapts to them.
+// fine path, on phantoms (generic shapes, endoscopy-like polyps, small and thin structures, each
+// at a spread of difficulties) and, with --data, the train parts of real data sets
+// (pretrain-data.ts: their test parts are never read).
 // It trains until the validation Dice stops improving (patience) or the time budget is spent,
 // and keeps the best epoch. `--init BASE` continues from an earlier base (every weight trains), so
 // a longer pretraining can be done in sittings, each on fresh phantoms (its own seed).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { type PhantomKind, type ShapesOptions, writePhantomDataset } from "../data/phantoms/index.js";
+import { basename, join } from "node:path";
+import type { PhantomKind } from "../data/phantoms/index.js";
 import { resolveConfig } from "../udeg/config.js";
 import { type BaseManifest, exportBase, readBaseManifest } from "./base.js";
+import { PRETRAIN_DIFFICULTY, writePretrainMix } from "./pretrain-data.js";
 import { train } from "./trainer.js";
 
 export interface PretrainOptions {
   out: string;
   seed: number;
-  /** Phantoms per kind. */
+  /** Phantoms per kind (0: none). */
   count: number;
+  /** Real data set folders whose train parts (val parts: validation) join the mix. */
+  data: string[];
+  /** A real set with fewer train images is repeated up to this many. */
+  minPerSet: number;
   epochs: number;
   /** Stop after this many epochs without a better val Dice. */
   patience: number;
@@ -39,13 +45,13 @@ export interface PretrainOptions {
 
 // Longer sittings on these kinds, and speckle, measured, not taken: docs/experiments.md, "Pretraining mix".
 export const PRETRAIN_KINDS: readonly PhantomKind[] = ["shapes", "endoscopy", "small-structures"];
-/** Each phantom's difficulty is drawn from this range: easy ones teach shapes, hard ones robustness. */
-export const PRETRAIN_DIFFICULTY: readonly [number, number] = [0.1, 0.7];
 
 export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
   out: join("assets", "bases", "tiny"),
   seed: 1,
   count: 1000,
+  data: [],
+  minPerSet: 200,
   epochs: 40,
   patience: 6,
   minutes: 0,
@@ -59,37 +65,12 @@ export const DEFAULT_PRETRAIN: Omit<PretrainOptions, "log"> = {
   progress: true,
 };
 
-/**
- * One dataset folder holding several phantom kinds: each kind's files go into the same
- * images/ and masks/ (their names start with the kind), and the splits are merged.
- */
-function phantomMix(
-  dir: string,
-  kinds: readonly PhantomKind[],
-  count: number,
-  seed: number,
-  shapesOptions: Pick<ShapesOptions, "rims" | "speckle">,
-): void {
-  const merged = { train: [] as string[], val: [] as string[], test: [] as string[] };
-  kinds.forEach((kind, i) => {
-    writePhantomDataset(dir, kind, {
-      count,
-      size: 128,
-      seed: seed * 100 + i,
-      difficulty: PRETRAIN_DIFFICULTY,
-      ...(kind === "shapes" ? { generator: shapesOptions } : {}),
-    });
-    const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8")) as typeof merged;
-    for (const part of ["train", "val", "test"] as const) merged[part].push(...split[part]);
-  });
-  writeFileSync(join(dir, "split.json"), JSON.stringify(merged));
-}
-
 /** The command line that reproduces a pretraining. */
 export function pretrainCommand(o: Omit<PretrainOptions, "log" | "progress" | "out">): string {
   return (
     `udeg pretrain --seed ${o.seed} --count ${o.count} --epochs ${o.epochs} --patience ${o.patience}` +
     ` --minutes ${o.minutes} --rims ${o.rims} --speckle ${o.speckle} ` +
+    (o.data.length ? `--data ${o.data.join(",")} --min-per-set ${o.minPerSet} ` : "") +
     (o.init ? `--init ${o.init}` : `--patch-size ${o.patchSize} --width ${o.width} --depth ${o.depth}`)
   );
 }
@@ -99,8 +80,17 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
   const work = mkdtempSync(join(tmpdir(), "udeg-pretrain-"));
   try {
     const data = join(work, "data");
-    o.log(`generating ${o.count} phantoms each of ${PRETRAIN_KINDS.join(", ")} ...`);
-    phantomMix(data, PRETRAIN_KINDS, o.count, o.seed, { rims: o.rims, speckle: o.speckle });
+    if (o.count > 0) o.log(`generating ${o.count} phantoms each of ${PRETRAIN_KINDS.join(", ")} ...`);
+    const mix = await writePretrainMix(data, {
+      kinds: PRETRAIN_KINDS,
+      count: o.count,
+      seed: o.seed,
+      shapes: { rims: o.rims, speckle: o.speckle },
+      real: o.data,
+      minPerSet: o.minPerSet,
+    });
+    if (mix.train === 0) throw new Error("nothing to pretrain on: --count 0 and no --data");
+    o.log(`pretraining data: ${mix.sources.join("; ")} (train ${mix.train}, val ${mix.val})`);
     // Heads of 24 (the bundled base: 96 = 4 x 24) or else of 32 channels.
     const heads = o.width % 24 === 0 ? o.width / 24 : o.width % 32 === 0 ? o.width / 32 : 1;
     const config = resolveConfig({
@@ -131,15 +121,21 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
     o.log(`training the base ${o.init ? `from ${o.init}` : "from scratch"} for up to ${o.epochs} epochs ...`);
     const summary = await train({ data, out: run, config, progress: o.progress, log: o.log });
     const minutes = (performance.now() - t0) / 60000;
-    const sitting =
+    const phantoms =
       `phantoms: ${o.count} each of ${PRETRAIN_KINDS.join(", ")}, 128 px, difficulty ` +
       `${PRETRAIN_DIFFICULTY.join("-")} (src/data/phantoms, seed ${o.seed}), ` +
       `${o.rims > 0 ? `shapes with labelled rims p ${o.rims}, ` : ""}` +
       `${o.speckle > 0 ? `shapes speckled p ${o.speckle}, ` : ""}split 70/10/20`;
+    const real = o.data.length
+      ? `real sets, train parts only (val parts for validation; test parts never read): ${mix.sources
+          .filter((l) => !l.startsWith("phantoms "))
+          .join("; ")}`
+      : "";
+    const sitting = [o.count > 0 ? phantoms : "", real].filter(Boolean).join("; ");
     // A continued base records every sitting: the commands, data, steps and minutes add up.
     const before = o.init ? readBaseManifest(o.init) : null;
     const manifest = exportBase(run, o.out, {
-      name: "tiny",
+      name: basename(o.out),
       command: before ? `${before.command}; then ${pretrainCommand(o)}` : pretrainCommand(o),
       seed: o.seed,
       data: before ? `${before.data}; then ${sitting}` : sitting,
