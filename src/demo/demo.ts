@@ -69,14 +69,14 @@ export function demoDatasets(): DemoDataset[] {
       slug: "hc18",
       name: "Fetal head ultrasound (HC18)",
       description:
-        "48 images of the HC18 challenge (Radboud UMC; van den Heuvel et al., PLoS ONE 2018; CC BY 4.0): the fetal skull's blurred, partly missing outline in speckle.",
+        "40 images of the HC18 challenge (Radboud UMC; van den Heuvel et al., PLoS ONE 2018; CC BY 4.0): the fetal skull's blurred, partly missing outline in speckle.",
       data: bundledData("hc18-demo"),
     },
     {
       slug: "kvasir",
       name: "Colonoscopy polyps (Kvasir-SEG)",
       description:
-        "48 images of Kvasir-SEG (Vestre Viken; Jha et al., MMM 2020; CC BY 4.0 in HyperKvasir): polyps whose edges fade into the mucosa, in colour.",
+        "40 images of Kvasir-SEG (Vestre Viken; Jha et al., MMM 2020; CC BY 4.0 in HyperKvasir): polyps whose edges fade into the mucosa, in colour.",
       data: bundledData("kvasir-demo"),
     },
     {
