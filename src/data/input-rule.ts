@@ -25,6 +25,7 @@ import { type dicomDisplayMapping, dicomToPlanar } from "../io/dicom/dicom-displ
 import type { RasterImage } from "../io/images/image-types.js";
 import { type NiftiVolume, scaledVolume } from "../io/nifti/nifti-format.js";
 import type { PlanarImage } from "../io/planar-image.js";
+import { toPlanar, toThreeChannels } from "./preprocess.js";
 
 /** How NIfTI intensities become 0..255. */
 export type NiftiWindow =
@@ -67,22 +68,20 @@ export function inputPlanes(source: InputSource, rule: InputRule): PlanarImage {
     case "raster":
       return rasterPlanes(source.image, rule);
     case "dicom":
-      return threeChannels(dicomToPlanar(source.image, source.frame, source.mapping));
+      return toThreeChannels(dicomToPlanar(source.image, source.frame, source.mapping));
     case "slice":
       return slicePlanes(source.data, source.rows, source.cols, source.window);
   }
 }
 
 function rasterPlanes(img: RasterImage, rule: InputRule): PlanarImage {
-  const { width, height, channels, data } = img;
-  if (channels !== 1 && channels !== 3)
-    throw new RangeError(`inputPlanes: ${channels} channels (the readers give 1 or 3)`);
-  const n = width * height;
-  const planes = new Float32Array(3 * n);
-  for (let c = 0; c < 3; c++) {
-    const k = channels === 1 ? 0 : c;
-    for (let i = 0; i < n; i++) planes[c * n + i] = data[i * channels + k]!;
-  }
+  const { width, height, channels } = img;
+  const planes = toThreeChannels({
+    data: toPlanar(img.data, height, width, channels),
+    channels,
+    height,
+    width,
+  }).data;
   if (img.bitDepth === 8) return { data: planes, channels: 3, height, width, quantized: true };
   let lo = 0;
   let hi = 65535;
@@ -115,15 +114,6 @@ function slicePlanes(
   planes.copyWithin(n, 0, n);
   planes.copyWithin(2 * n, 0, n);
   return { data: planes, channels: 3, height: rows, width: cols, quantized: false };
-}
-
-/** Grey planes [1, H, W] replicated to [3, H, W]; RGB unchanged. */
-function threeChannels(p: PlanarImage): PlanarImage {
-  if (p.channels === 3) return p;
-  const n = p.height * p.width;
-  const data = new Float32Array(3 * n);
-  for (let c = 0; c < 3; c++) data.set(p.data.subarray(0, n), c * n);
-  return { ...p, data, channels: 3 };
 }
 
 /** Intensity window of a volume: its lower and upper percentiles (sampled, finite values only). */

@@ -7,6 +7,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { DEFAULT_INPUT_RULE, type InputRule } from "../data/input-rule.js";
 import { decodeModel } from "../engine/index.js";
+import { InputRuleSchema } from "../udeg/config.js";
 import { exportWebModels } from "../udeg/export.js";
 import { requireFinishedRun, runPath, webDir } from "../udeg/run-folder.js";
 import type { WebModelMeta } from "../udeg/web-meta.js";
@@ -106,11 +107,15 @@ function parseJsonArray(v: string | undefined, key: string, file: string): numbe
   );
 }
 
+/** An export's input_rule (both settings written out), checked by the run config's own schema. */
 function parseInputRule(text: string, path: string): InputRule {
+  let json: unknown;
   try {
-    const r = JSON.parse(text) as InputRule;
-    if (typeof r.intensity16 === "string" && typeof r.window?.kind === "string") return r;
+    json = JSON.parse(text);
   } catch {}
+  const whole = typeof json === "object" && json !== null && "intensity16" in json && "window" in json;
+  const r = InputRuleSchema.safeParse(json);
+  if (whole && r.success) return r.data;
   throw new Error(
     `${path}: metadata input_rule is not an input rule (${text.slice(0, 80)}): re-export the model with \`udeg export\``,
   );

@@ -29,6 +29,26 @@ const ScratchSchema = z
   })
   .strict();
 
+/** The input rule's settings (src/data/input-rule.ts), as a run's config and an export record them. */
+export const InputRuleSchema = z
+  .object({
+    intensity16: z.enum(["min-max", "full-range"]).default(DEFAULT_INPUT_RULE.intensity16),
+    window: z
+      .discriminatedUnion("kind", [
+        z
+          .object({
+            kind: z.literal("percentile"),
+            lower: z.number().min(0).max(100),
+            upper: z.number().min(0).max(100),
+          })
+          .strict(),
+        z.object({ kind: z.literal("range"), min: z.number(), max: z.number() }).strict(),
+      ])
+      .default(DEFAULT_INPUT_RULE.window),
+  })
+  .strict()
+  .default({});
+
 export const ConfigSchema = z
   .object({
     preset: z
@@ -96,24 +116,7 @@ export const ConfigSchema = z
      * from the run, so every reader feeds the network what training fed it. A run written before
      * this section existed gets the defaults, which are what its training used.
      */
-    input: z
-      .object({
-        intensity16: z.enum(["min-max", "full-range"]).default(DEFAULT_INPUT_RULE.intensity16),
-        window: z
-          .discriminatedUnion("kind", [
-            z
-              .object({
-                kind: z.literal("percentile"),
-                lower: z.number().min(0).max(100),
-                upper: z.number().min(0).max(100),
-              })
-              .strict(),
-            z.object({ kind: z.literal("range"), min: z.number(), max: z.number() }).strict(),
-          ])
-          .default(DEFAULT_INPUT_RULE.window),
-      })
-      .strict()
-      .default({}),
+    input: InputRuleSchema,
     loss: z
       .object({
         ceWeight: z.number().nonnegative().default(DEFAULT_LOSS.ceWeight),

@@ -1,11 +1,13 @@
 // `udeg serve`'s server without a browser: routes, MIME types, isolation headers, path traversal,
 // and the meta.json it builds for `--onnx` files (single graph, or split beside it).
+
 import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { serveModel } from "../../src/cli/serve.js";
+import { DEFAULT_INPUT_RULE } from "../../src/data/input-rule.js";
 import { buildModel, cast, encodeModel, Graph } from "../../src/engine/index.js";
 import { modelFromOnnx, type ServedModel } from "../../src/serve/model-files.js";
 import { mimeType, ortDistDir, startViewerServer, type ViewerServer } from "../../src/serve/server.js";
@@ -193,6 +195,29 @@ describe("meta.json for --onnx", () => {
     assert.equal(m.meta.maxPoints, 12);
     assert.deepEqual(m.meta.files, { encoder: "encoder.onnx", decoder: "decoder.onnx" });
     assert.equal(m.files.get("decoder.onnx"), join(dir, "model.decoder.onnx"));
+  });
+
+  test("an input_rule that is not one (not JSON, a setting missing, out of range) is refused, naming the file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "udeg-onnx-"));
+    const bad = [
+      "{not json",
+      JSON.stringify({ intensity16: "min-max" }),
+      JSON.stringify({ intensity16: "min-max", window: { kind: "percentile", lower: 0.5, upper: 150 } }),
+      JSON.stringify({ intensity16: "x", window: { kind: "range", min: 0, max: 1 } }),
+    ];
+    bad.forEach((rule, k) => {
+      const path = join(dir, `bad${k}.onnx`);
+      onnxFile(path, { image: [64, 64, 3], image_size: [2] }, { ...META, input_rule: rule });
+      assert.throws(
+        () => modelFromOnnx(path),
+        new RegExp(`bad${k}\\.onnx: metadata input_rule is not an input rule`),
+      );
+    });
+    // An export made before the rule was recorded gets the default, which its training used.
+    const { input_rule: _, ...old } = META;
+    const path = join(dir, "old.onnx");
+    onnxFile(path, { image: [64, 64, 3], image_size: [2] }, old);
+    assert.deepEqual(modelFromOnnx(path).meta.input, DEFAULT_INPUT_RULE);
   });
 
   test("clear errors: not an export, not ONNX, missing file, both flags", () => {
