@@ -47,7 +47,7 @@ export function addDemoCommands(program: Command): void {
     .command("pretrain")
     .description(
       "train the small base model (`--base tiny`) on phantoms and, with --data, the train parts of\n" +
-        "real data sets (their test parts are never read); writes assets/bases/tiny",
+        "real data sets (their val and test parts are never read); writes assets/bases/tiny",
     )
     .option("--out <dir>", "where the base goes", DEFAULT_PRETRAIN.out)
     .option("--seed <n>", "seed of the phantoms and the training", integer("--seed"), DEFAULT_PRETRAIN.seed)

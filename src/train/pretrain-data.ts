@@ -1,14 +1,15 @@
 // The data a base is pretrained on: phantoms (generated) and the train parts of real data sets,
-// merged into one dataset folder whose split pretraining trains and validates on. A real set's
-// test part is never read, so a set scored by the benchmark or shown by the demo (both use test
-// parts) stays unseen; its val part becomes pretraining's val part, on which the best epoch is
-// kept. Real images are linked, not copied. Small sets are repeated in the train part (each
-// repeat is augmented afresh) so that 18 retina images are not drowned by 700 polyps.
+// merged into one dataset folder whose split pretraining trains and validates on. Of a real set
+// only the train part is read: its val and test parts never reach the base, so fine-tuning picks
+// its epoch, and the benchmark and the demo score, on images the base never saw. Pretraining
+// keeps its best epoch on a seeded tenth of each set's train part, held out of its training.
+// Real images are linked, not copied. Small sets are repeated in the train part (each repeat is
+// augmented afresh) so that 18 retina images are not drowned by 700 polyps.
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { basename, extname, join, resolve } from "node:path";
 import { openDataset } from "../data/dataset.js";
 import { type PhantomKind, type ShapesOptions, writePhantomDataset } from "../data/phantoms/index.js";
-import type { Split } from "../data/split.js";
+import { type Split, withValidation } from "../data/split.js";
 
 /** Each phantom's difficulty is drawn from this range: easy ones teach shapes, hard ones robustness. */
 export const PRETRAIN_DIFFICULTY: readonly [number, number] = [0.1, 0.7];
@@ -62,7 +63,11 @@ export async function writePretrainMix(dir: string, mix: PretrainMix): Promise<M
     const link = (name: string, file: string, kind: "images" | "masks") => {
       symlinkSync(resolve(file), join(dir, kind, `${name}${extname(file)}`));
     };
-    const train = ds.part("train");
+    // Held out by group (HC18: a patient's images stay together), seeded like the mix.
+    const groups = withValidation({ train: ds.split.train, val: [], test: [] }, mix.seed, 0.1);
+    const held = new Set(groups.val);
+    const train = ds.part("train").filter((s) => !held.has(s.group));
+    const val = ds.part("train").filter((s) => held.has(s.group));
     const repeats = train.length > 0 ? Math.max(1, Math.ceil(mix.minPerSet / train.length)) : 0;
     for (let r = 0; r < repeats; r++)
       for (const s of train) {
@@ -71,14 +76,15 @@ export async function writePretrainMix(dir: string, mix: PretrainMix): Promise<M
         link(name, s.masks[0]!, "masks");
         merged.train.push(name);
       }
-    const val = ds.part("val");
     for (const s of val) {
       const name = `${slug}__${s.name}`;
       link(name, s.image, "images");
       link(name, s.masks[0]!, "masks");
       merged.val.push(name);
     }
-    sources.push(`${slug} train ${train.length} (x${repeats}), val ${val.length}`);
+    sources.push(
+      `${slug} train ${train.length} (x${repeats}), val ${val.length} (held out of its train part)`,
+    );
   }
   writeFileSync(join(dir, "split.json"), JSON.stringify(merged));
   return { train: merged.train.length, val: merged.val.length, sources };

@@ -2,7 +2,7 @@
 // network (the from-scratch config) trained in full, with UDEG-Net's edge prompt generator and
 // fine path, on phantoms (generic shapes, endoscopy-like polyps, small and thin structures, each
 // at a spread of difficulties) and, with --data, the train parts of real data sets
-// (pretrain-data.ts: their test parts are never read).
+// (pretrain-data.ts: their val and test parts are never read).
 // It trains until the validation Dice stops improving (patience) or the time budget is spent,
 // and keeps the best epoch. `--init BASE` continues from an earlier base (every weight trains), so
 // a longer pretraining can be done in sittings, each on fresh phantoms (its own seed).
@@ -127,7 +127,7 @@ export async function pretrain(o: PretrainOptions): Promise<BaseManifest> {
       `${o.rims > 0 ? `shapes with labelled rims p ${o.rims}, ` : ""}` +
       `${o.speckle > 0 ? `shapes speckled p ${o.speckle}, ` : ""}split 70/10/20`;
     const real = o.data.length
-      ? `real sets, train parts only (val parts for validation; test parts never read): ${mix.sources
+      ? `real sets, train parts only (val and test parts never read): ${mix.sources
           .filter((l) => !l.startsWith("phantoms "))
           .join("; ")}`
       : "";

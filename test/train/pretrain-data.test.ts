@@ -1,5 +1,6 @@
-// The pretraining mix: real sets contribute their train parts (repeated up to minPerSet) and val
-// parts, never their test parts; phantoms join with their own split.
+// The pretraining mix: real sets contribute their train parts only (a seeded tenth held out as
+// pretraining's val, the rest repeated up to minPerSet), never their val or test parts; phantoms
+// join with their own split.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,9 +10,9 @@ import { openDataset } from "../../src/data/dataset.js";
 import { writePretrainMix } from "../../src/train/pretrain-data.js";
 import { sliceDataset } from "./helpers.js";
 
-test("a real set's train part (repeated) and val part join the mix; its test part never does", async () => {
+test("a real set's train part joins the mix (a tenth held out for val, the rest repeated); its val and test parts never do", async () => {
   const real = sliceDataset({
-    train: ["slice_020", "slice_025", "slice_030"],
+    train: ["slice_020", "slice_025", "slice_030", "slice_035"],
     val: ["slice_040"],
     test: ["slice_050", "slice_051"],
   });
@@ -26,16 +27,21 @@ test("a real set's train part (repeated) and val part join the mix; its test par
   });
   const split = JSON.parse(readFileSync(join(dir, "split.json"), "utf8"));
   const realTrain = split.train.filter((n: string) => n.includes("__"));
-  // 3 images repeated ceil(7 / 3) = 3 times.
+  // Of 4 train images one is held out as val (a tenth, at least one); 3 repeated ceil(7 / 3) = 3 times.
+  const realVal = split.val.filter((n: string) => n.includes("__")).map((n: string) => n.split("__")[1]);
+  assert.equal(realVal.length, 1);
+  assert.ok(["slice_020", "slice_025", "slice_030", "slice_035"].includes(realVal[0]));
   assert.equal(realTrain.length, 9);
-  assert.ok(realTrain.includes(`${realTrain[0].split("__")[0]}__slice_020__r2`));
-  assert.deepEqual(
-    split.val.filter((n: string) => n.includes("__")).map((n: string) => n.split("__")[1]),
-    ["slice_040"],
+  assert.ok(
+    !realTrain.some((n: string) => n.split("__")[1] === realVal[0]),
+    "the held-out image is not trained on",
   );
+  const kept = realTrain.find((n: string) => !n.includes("__r"))!;
+  assert.ok(realTrain.includes(`${kept}__r2`));
   assert.deepEqual(split.test, []);
   const files = readdirSync(join(dir, "images"));
   assert.ok(!files.some((f) => f.includes("slice_05")), "no test image is linked");
+  assert.ok(!files.some((f) => f.includes("slice_040")), "no val image is linked");
   assert.ok(
     files.some((f) => f.startsWith("shapes")),
     "phantoms are in the mix",
@@ -46,7 +52,7 @@ test("a real set's train part (repeated) and val part join the mix; its test par
     realpathSync(join(real, "images", "slice_020.png")),
   );
   assert.equal(mix.train, split.train.length);
-  assert.match(mix.sources.at(-1)!, /train 3 \(x3\), val 1$/);
+  assert.match(mix.sources.at(-1)!, /train 3 \(x3\), val 1 \(held out of its train part\)$/);
   // The mix opens as a dataset and loads a real sample through the links.
   const ds = await openDataset(dir);
   const s = await ds.load(realTrain[0]);
