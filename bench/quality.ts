@@ -1,5 +1,6 @@
-// Quality benchmark (`npm run bench -- quality`): UDEG-Net with `udeg train`'s defaults from the
-// bundled base, its ablations, and a plain U-Net peer (bench/peer/unet.py) trained on the same
+// Smoke-test quality benchmark (`npm run bench -- quality-smoke`; the targets are on real images,
+// bench/quality-real.ts): UDEG-Net with `udeg train`'s defaults from the phantom-only "tiny" base
+// (its recorded numbers were measured so), its ablations, and a plain U-Net peer (bench/peer/unet.py) trained on the same
 // split, size, epochs, batches and augmentation, all scored by udeg's own metric code, on three
 // sets: the ITK brain slices (real MRI), the demo's ultrasound-like phantoms and small-structure
 // phantoms (lesions 3-15 px, strands 1-3 px). Also: how much clicks help (the web viewer's
@@ -257,7 +258,7 @@ export async function benchQuality(args: string[]): Promise<void> {
   const hardest = hardestImages(perImage, 4);
   updateBenchmarksMd(
     "quality",
-    `## Quality (\`npm run bench -- quality\`)
+    `## Quality on phantoms and brain MRI, smoke tests (\`npm run bench -- quality-smoke\`)
 
 ${file.machine}. Every model trained in this run on the set's train split (the best of ${epochs} epochs chosen on the val part:
 10 % of train held out, seeded, where the set has none), 128 px, batch 4, the same augmentation, and scored on the test split

@@ -7,9 +7,10 @@ import { type DicomwebPredictOptions, predictDicomweb } from "../predict/dicomwe
 import { type PredictOptions, predictFiles } from "../predict/files.js";
 import { predictOnQueue } from "../predict/queue.js";
 import { train } from "../train/trainer.js";
-import { type PresetName, resolveConfig } from "../udeg/config.js";
+import { DEFAULT_BASE, type PresetName, resolveConfig, type UdegConfig } from "../udeg/config.js";
 import { exportRun, exportWebModels } from "../udeg/export.js";
 import { loadRun } from "../udeg/predictor.js";
+import { isStartedRun, readRunConfig } from "../udeg/run-folder.js";
 import { DEVICE_HELP, deviceName, integer, positiveInt, positiveNumber, shardSpec } from "./parse.js";
 
 interface TrainFlags {
@@ -18,6 +19,7 @@ interface TrainFlags {
   sam?: string;
   samArch?: string;
   base?: string;
+  scratch?: boolean;
   preset?: PresetName;
   config?: string;
   epochs?: number;
@@ -53,10 +55,37 @@ export function overridesFrom(f: TrainFlags): Record<string, unknown> {
   return out;
 }
 
+/**
+ * Where `udeg train` starts: --sam, --base (flag or config file), the run's own choice when it
+ * resumes, --scratch for random weights, or else the bundled DEFAULT_BASE, which has seen real
+ * ultrasound, endoscopy and microscopy images (a scratch model has seen nothing).
+ */
+export function withStartingPoint(
+  config: UdegConfig,
+  f: Pick<TrainFlags, "scratch" | "resume" | "out">,
+): UdegConfig {
+  const given = config.model.sam !== null || config.model.base !== null;
+  if (f.scratch) {
+    if (given)
+      throw new Error(
+        "--scratch trains from random weights: leave out --sam and --base (and the config's model.sam/base)",
+      );
+    return config;
+  }
+  if (given) return config;
+  if (f.resume && isStartedRun(f.out)) {
+    const { sam, base } = readRunConfig(f.out).model;
+    return { ...config, model: { ...config.model, sam, base } };
+  }
+  return { ...config, model: { ...config.model, base: DEFAULT_BASE } };
+}
+
 export function addUdegCommands(program: Command): void {
   program
     .command("train")
-    .description("train UDEG-Net on a folder of images and masks (LoRA on a SAM checkpoint, or from scratch)")
+    .description(
+      `train UDEG-Net on a folder of images and masks: LoRA on the bundled "${DEFAULT_BASE}" base (default), on a SAM checkpoint (--sam), or from scratch (--scratch)`,
+    )
     .requiredOption(
       "--data <dir>",
       "dataset: images/ + masks/ (+ split.json), Kvasir-SEG, ISIC 2018, BUSI or NIfTI imagesTr/labelsTr",
@@ -70,7 +99,11 @@ export function addUdegCommands(program: Command): void {
     )
     .option(
       "--base <name>",
-      "a bundled base model to adapt with LoRA instead of a SAM checkpoint (e.g. tiny)",
+      `a bundled base model to adapt with LoRA (default: ${DEFAULT_BASE}, pretrained on real ultrasound, endoscopy and microscopy images; tiny: phantoms only) or a base folder`,
+    )
+    .option(
+      "--scratch",
+      "no base and no checkpoint: every weight from random (slow to learn; for comparison)",
     )
     .option("--preset <name>", "udeg | samed | no-edge | no-evidential | no-progressive (default udeg)")
     .option("--config <file>", "JSON config file (see the README); flags below override it")
@@ -84,7 +117,7 @@ export function addUdegCommands(program: Command): void {
     .option("--resume", "continue the run in --out where it stopped")
     .option("--no-progress", "no progress bar (logs only)")
     .action(async (f: TrainFlags) => {
-      const config = resolveConfig({ file: f.config, overrides: overridesFrom(f) });
+      const config = withStartingPoint(resolveConfig({ file: f.config, overrides: overridesFrom(f) }), f);
       await train({ data: f.data, out: f.out, config, resume: f.resume, progress: f.progress });
     });
 

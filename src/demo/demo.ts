@@ -14,7 +14,7 @@ import { writeReport } from "../eval/report.js";
 import { packageAsset, packageRoot } from "../io/package-files.js";
 import { readBaseManifest } from "../train/base.js";
 import { train } from "../train/trainer.js";
-import { ConfigError, type PresetName, resolveConfig } from "../udeg/config.js";
+import { ConfigError, DEFAULT_BASE, type PresetName, resolveConfig } from "../udeg/config.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 import { isStartedRun, readRunLog, readRunSummary } from "../udeg/run-folder.js";
 
@@ -90,11 +90,11 @@ export function demoDatasets(): DemoDataset[] {
 
 /** What the bundled base was pretrained on (its manifest), for the report. */
 function baseProvenance(): string {
-  const dir = packageAsset(["bases", "tiny"], "manifest.json");
+  const dir = packageAsset(["bases", DEFAULT_BASE], "manifest.json");
   if (!dir) return "The bundled base's manifest is missing.";
   const m = readBaseManifest(dir);
   return (
-    `What the bundled "tiny" base saw in pretraining (its manifest): ${m.data}. ` +
+    `What the bundled "${DEFAULT_BASE}" base saw in pretraining (its manifest): ${m.data}. ` +
     "The demo's HC18 and Kvasir-SEG images come from those sets' test parts (scripts/demo-data.ts), which pretraining never reads."
   );
 }
@@ -143,7 +143,7 @@ async function examplesOf(runDir: string, data: string, count: number): Promise<
 }
 
 /**
- * The U-Net peer's row for a demo data set, from the package's last `npm run bench -- quality`
+ * The U-Net peer's row for a demo data set, from the package's last `npm run bench -- quality-smoke`
  * (bench/results/quality.json: the same data, split, epochs and batches; PyTorch cannot run in
  * the demo, which needs no Python), or null when that file lacks it or used other epochs.
  */
@@ -164,14 +164,14 @@ export function unetReference(
     valCurve: [],
     seconds: metric("train_seconds") ?? Number.NaN,
     reference:
-      `a plain 2-D U-Net in PyTorch on the same split, epochs and batches, from \`npm run bench -- quality\` ` +
+      `a plain 2-D U-Net in PyTorch on the same split, epochs and batches, from \`npm run bench -- quality-smoke\` ` +
       `(${String(q.machine ?? "")}, ${String(q.date ?? "").slice(0, 10)}); not trained by this demo`,
   };
 }
 
 /** The demo's settings: `udeg train`'s defaults on the bundled base; only the epochs vary. */
 export function demoOverrides(preset: PresetName, epochs: number): Record<string, unknown> {
-  return { preset, model: { base: "tiny" }, train: { epochs } };
+  return { preset, model: { base: DEFAULT_BASE }, train: { epochs } };
 }
 
 export async function runDemo(o: DemoOptions): Promise<string> {
@@ -198,7 +198,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
         log(`[${k}/${total}] ${domain.name} / ${preset}: already trained, reusing ${runDir}`);
       } else {
         log(
-          `[${k}/${total}] ${domain.name} / ${preset}: LoRA-adapting the tiny base for ${o.epochs} epochs ...`,
+          `[${k}/${total}] ${domain.name} / ${preset}: LoRA-adapting the ${DEFAULT_BASE} base for ${o.epochs} epochs ...`,
         );
         const config = resolveConfig({ overrides: demoOverrides(preset, o.epochs) });
         summary = await train({
@@ -246,7 +246,7 @@ export async function runDemo(o: DemoOptions): Promise<string> {
     command: "udeg demo",
     totalSeconds: (performance.now() - t0) / 1000,
     notes: [
-      `Each run LoRA-adapts (all linears, rank 8: \`udeg train\`'s defaults) the bundled "tiny" base (a small SAM-architecture model pretrained on phantoms by \`udeg pretrain\`) for ${o.epochs} epochs at 128 px, keeping the epoch with the best Dice on the val part (held out of train).`,
+      `Each run LoRA-adapts (all linears, rank 8: \`udeg train\`'s defaults) the bundled "${DEFAULT_BASE}" base (a small SAM-architecture model pretrained by \`udeg pretrain\` on phantoms and the train parts of real sets) for ${o.epochs} epochs at 128 px, keeping the epoch with the best Dice on the val part (held out of train).`,
       "samed = LoRA + cross-entropy + Dice only (SAM's own decoder); no-edge = without the edge prompt generator; no-fine = without the pixel-precise decoding path.",
       baseProvenance(),
     ],

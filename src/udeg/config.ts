@@ -7,6 +7,13 @@ import { DEFAULT_INPUT_RULE, type InputRule } from "../data/input-rule.js";
 import { DEFAULT_LOSS, type LossConfig } from "./losses.js";
 
 const positiveInt = z.number().int().positive();
+
+/**
+ * The bundled base (assets/bases/NAME) that `udeg train` adapts when neither --sam nor --base is
+ * given: the one pretrained on real images. The config's own default stays null (from scratch),
+ * so a config written by a run before this default existed means what it meant then.
+ */
+export const DEFAULT_BASE = "real";
 const fraction = z.number().min(0).max(1);
 
 /** Architecture of a SAM trained from scratch (no checkpoint): small enough for a laptop CPU. */

@@ -33,7 +33,7 @@ test("udeg demo (shortened) trains on its three real sets and writes a self-cont
   // What the base saw in pretraining is said, from its manifest.
   assert.match(
     html,
-    /What the bundled &quot;tiny&quot; base saw in pretraining \(its manifest\): phantoms: 1200 each/,
+    /What the bundled &quot;real&quot; base saw in pretraining \(its manifest\): phantoms: 1200 each.*real sets, train parts only.*HC18 train/s,
   );
   assert.ok((html.match(/<img /g) ?? []).length >= 3 * 2 * 5, "image grid for two examples per domain");
   assert.ok(html.includes("samed"), "ablation row");
@@ -140,7 +140,7 @@ test("the report's U-Net row comes from the quality benchmark's results, only fo
   assert.equal(row.metrics.ece, null, "what the benchmark did not record is missing, not invented");
   assert.match(
     row.reference!,
-    /npm run bench -- quality.*AMD EPYC, 2 cores, 2026-12-06.*not trained by this demo/,
+    /npm run bench -- quality-smoke.*AMD EPYC, 2 cores, 2026-12-06.*not trained by this demo/,
   );
   assert.equal(unetReference("itk-brain", 12, path), null, "other epochs: not comparable");
   assert.equal(unetReference("ultrasound", 30, path), null, "no row for that set");

@@ -1,0 +1,65 @@
+// The real-image quality benchmark's plan (bench/quality-real.ts): which images each model trains
+// on, how many epochs a set gets, the order of the cells (every set's seed 0 first, so a run cut
+// short by the end of a session still has one whole table), and which sets count as unseen.
+import assert from "node:assert/strict";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import { cellOrder, epochsFor, RECIPE, seenByBase, writeSubset } from "../../bench/quality-real.js";
+
+function fakeSet(train: number, val: number, testCount: number): string {
+  const dir = mkdtempSync(join(tmpdir(), "udeg-real-"));
+  mkdirSync(join(dir, "images"));
+  mkdirSync(join(dir, "masks"));
+  writeFileSync(join(dir, "images", "a.png"), "x");
+  const names = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i}.png`);
+  writeFileSync(
+    join(dir, "split.json"),
+    JSON.stringify({ train: names("tr", train), val: names("va", val), test: names("te", testCount) }),
+  );
+  return dir;
+}
+
+test("a subset: a seeded choice of train and val, the whole test part, images linked", () => {
+  const src = fakeSet(300, 50, 40);
+  const recipe = { ...RECIPE, train: 120, val: 30 };
+  const a = writeSubset(src, join(mkdtempSync(join(tmpdir(), "udeg-sub-")), "s"), recipe);
+  const bDir = join(mkdtempSync(join(tmpdir(), "udeg-sub-")), "s");
+  const b = writeSubset(src, bDir, recipe);
+  assert.equal(a.train.length, 120);
+  assert.equal(new Set(a.train).size, 120);
+  assert.equal(a.val.length, 30);
+  assert.equal(a.test.length, 40);
+  assert.deepEqual(a, b, "same seed, same subset");
+  assert.ok(a.val.every((n) => n.startsWith("va")) && a.train.every((n) => n.startsWith("tr")));
+  assert.notDeepEqual(a.train, JSON.parse(readFileSync(join(src, "split.json"), "utf8")).train.slice(0, 120));
+  assert.deepEqual(readdirSync(join(bDir, "images")), ["a.png"], "images/ is the set's own, linked");
+  assert.deepEqual(JSON.parse(readFileSync(join(bDir, "split.json"), "utf8")), b);
+  const small = writeSubset(fakeSet(18, 2, 20), join(mkdtempSync(join(tmpdir(), "udeg-sub-")), "s"), recipe);
+  assert.equal(small.train.length, 18, "a smaller train part is taken whole");
+  assert.equal(small.val.length, 2);
+});
+
+test("epochs: the same image-steps for every set, a small set trains more epochs", () => {
+  const recipe = { ...RECIPE, steps: 960 };
+  assert.equal(epochsFor(recipe, 120), 8);
+  assert.equal(epochsFor(recipe, 18), 53);
+  assert.equal(epochsFor(recipe, 46), 21);
+  assert.equal(epochsFor(recipe, 5000), 1);
+});
+
+test("cells: every set's seed 0 (udeg, U-Net, samed, no-edge) before seeds 1-2 (udeg and U-Net)", () => {
+  const order = cellOrder(["A", "B"], 3);
+  assert.equal(order.length, 2 * 4 + 2 * 2 * 2);
+  assert.deepEqual(
+    order.slice(0, 8).map((c) => `${c.set}/${c.model}/${c.seed}`),
+    ["A/udeg/0", "A/unet/0", "A/samed/0", "A/no-edge/0", "B/udeg/0", "B/unet/0", "B/samed/0", "B/no-edge/0"],
+  );
+  assert.ok(order.slice(8).every((c) => c.seed > 0 && (c.model === "udeg" || c.model === "unet")));
+});
+
+test("seen and unseen sets come from the base's manifest", () => {
+  assert.deepEqual([...seenByBase("real")].sort(), ["DSB2018-stage1test", "HC18", "Kvasir-SEG"]);
+  assert.deepEqual([...seenByBase("tiny")], []);
+});
