@@ -7,6 +7,7 @@ import { benchQualityReal } from "./quality-real.js";
 import { benchQueue } from "./queue.js";
 import { benchSam } from "./sam.js";
 import { benchTrain } from "./train.js";
+import { benchTrust } from "./trust.js";
 import { benchWeb } from "./web.js";
 
 const benches: Record<string, (args: string[]) => Promise<void>> = {
@@ -18,6 +19,7 @@ const benches: Record<string, (args: string[]) => Promise<void>> = {
   queue: benchQueue,
   sam: benchSam,
   train: benchTrain,
+  trust: benchTrust,
   web: benchWeb,
 };
 

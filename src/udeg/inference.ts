@@ -8,14 +8,17 @@ import {
   type HostTensor,
   narrow,
   type RuntimeOptions,
+  reduceMean,
   resizeBilinear,
 } from "../engine/index.js";
 import { ParamStore } from "../sam/params.js";
 import { type UdegModelOptions, udegForward } from "./model.js";
 
 /**
- * Output names: `probability` [B,K,S,S], `uncertainty` [B,1,S,S], `logits` [B,K,S,S], and
- * `edge` [B,1,S,S] when the model has the edge prompt generator. Input: `image` [B,3,S,S] 0-255.
+ * Output names: `probability` [B,K,S,S], `uncertainty` [B,1,S,S], `logits` [B,K,S,S], `edge`
+ * [B,1,S,S] when the model has the edge prompt generator, and `embedding` [B,C]: SAM's image
+ * embedding averaged over its grid, what the trust score compares with the training images'.
+ * Input: `image` [B,3,S,S] 0-255.
  */
 export interface InferenceFunction {
   fn: CompiledFunction;
@@ -39,8 +42,8 @@ export async function buildInference(
     outputs.push(resizeBilinear(narrow(out.edge.prob, 1, 1, 1), [s, s]));
     names.push("edge");
   }
-  outputs.push(out.seg.logits);
-  names.push("logits");
+  outputs.push(out.seg.logits, reduceMean(out.embeddings, [2, 3]));
+  names.push("logits", "embedding");
   const fn = await compile([image], outputs, { ...runtime, outputNames: names });
   return { fn, hasEdge: !!out.edge };
 }

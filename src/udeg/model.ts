@@ -48,6 +48,8 @@ export interface UdegOutputs {
   edge: SegmentationHead | null;
   /** Segmentation uncertainty at the edge head's resolution (for the progressive edge loss). */
   segUncertainty: Tensor | null;
+  /** SAM's image embedding [B, C, h, w] (the trust score's distance to the training images). */
+  embeddings: Tensor;
 }
 
 /** What the image side computes once per image; the decoder runs on it for any prompts. */
@@ -209,5 +211,5 @@ export function udegForward(
     : encoding.detail
       ? seg.uncertainty
       : headOutputs(low, model.evidential).uncertainty;
-  return { seg, edge: encoding.edge, segUncertainty };
+  return { seg, edge: encoding.edge, segUncertainty, embeddings: encoding.embeddings };
 }

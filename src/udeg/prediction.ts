@@ -16,6 +16,8 @@ export interface UdegPrediction {
   uncertainty: Float32Array;
   /** Edge probability [H, W] (zeros when the model has no edge prompt generator). */
   edge: Float32Array;
+  /** SAM's image embedding averaged over its grid [C], where the graph gives it (udeg predict). */
+  embedding?: Float32Array;
 }
 
 /**

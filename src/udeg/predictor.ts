@@ -46,13 +46,14 @@ export class UdegPredictor {
     const s = this.imageSize;
     const { input, info } = this.prepare(image);
     const out = await this.fn.run({ image: new HostTensor("float32", [1, 3, s, s], input) });
-    return restorePrediction(
+    const prediction = restorePrediction(
       out.probability!.data as Float32Array,
       out.uncertainty!.data as Float32Array,
       this.hasEdge ? (out.edge!.data as Float32Array) : null,
       this.resolved.model.classes,
       info,
     );
+    return { ...prediction, embedding: out.embedding!.data as Float32Array };
   }
 }
 
