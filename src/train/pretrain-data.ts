@@ -2,7 +2,8 @@
 // merged into one dataset folder whose split pretraining trains and validates on. Of a real set
 // only the train part is read: its val and test parts never reach the base, so fine-tuning picks
 // its epoch, and the benchmark and the demo score, on images the base never saw. Pretraining
-// keeps its best epoch on a seeded tenth of each set's train part, held out of its training.
+// keeps its best epoch on a tenth of each set's train part, held out of its training (the same
+// tenth in every chunk, so chunks compare on the same images).
 // Real images are linked, not copied. Small sets are repeated in the train part (each repeat is
 // augmented afresh) so that 18 retina images are not drowned by 700 polyps.
 import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -25,6 +26,9 @@ export interface PretrainMix {
   /** A real set with fewer train images is repeated up to this many (0: no repeats). */
   minPerSet: number;
 }
+
+/** The seed of the tenth of each real set's train part that pretraining validates on (fixed). */
+export const HOLDOUT_SEED = 0;
 
 /** What went into the mix, for the base's manifest. */
 export interface MixSummary {
@@ -63,8 +67,10 @@ export async function writePretrainMix(dir: string, mix: PretrainMix): Promise<M
     const link = (name: string, file: string, kind: "images" | "masks") => {
       symlinkSync(resolve(file), join(dir, kind, `${name}${extname(file)}`));
     };
-    // Held out by group (HC18: a patient's images stay together), seeded like the mix.
-    const groups = withValidation({ train: ds.split.train, val: [], test: [] }, mix.seed, 0.1);
+    // Held out by group (HC18: a patient's images stay together), the same groups in every chunk
+    // whatever its seed: a chunk continued from the last is compared with it on images neither
+    // trained on.
+    const groups = withValidation({ train: ds.split.train, val: [], test: [] }, HOLDOUT_SEED, 0.1);
     const held = new Set(groups.val);
     const train = ds.part("train").filter((s) => !held.has(s.group));
     const val = ds.part("train").filter((s) => held.has(s.group));

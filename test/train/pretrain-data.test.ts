@@ -54,6 +54,20 @@ test("a real set's train part joins the mix (a tenth held out for val, the rest 
   assert.equal(mix.train, split.train.length);
   assert.match(mix.sources.at(-1)!, /train 3 \(x3\), val 1 \(held out of its train part\)$/);
   // The mix opens as a dataset and loads a real sample through the links.
+  // The held-out image does not depend on the chunk's seed: chunks compare on the same images.
+  const other = join(mkdtempSync(join(tmpdir(), "udeg-mix-")), "data");
+  await writePretrainMix(other, {
+    kinds: [],
+    count: 0,
+    seed: 4,
+    shapes: { rims: 0, speckle: 0 },
+    real: [real],
+    minPerSet: 0,
+  });
+  const otherVal = JSON.parse(readFileSync(join(other, "split.json"), "utf8")).val.map(
+    (n: string) => n.split("__")[1],
+  );
+  assert.deepEqual(otherVal, realVal);
   const ds = await openDataset(dir);
   const s = await ds.load(realTrain[0]);
   assert.equal(s.image.width, 128);
