@@ -61,16 +61,34 @@ export interface Recipe {
   train: number;
   /** Val images per set, for choosing the best epoch. */
   val: number;
+  /**
+   * udeg's own pipeline, named when it changes what udeg's cells measure (a cached udeg cell of
+   * another pipeline trains again; the U-Net's cells do not depend on it, nor on the base).
+   */
+  pipeline: string;
 }
 
-export const RECIPE: Recipe = { base: DEFAULT_BASE, imageSize: 128, steps: 960, train: 120, val: 30 };
+export const RECIPE: Recipe = {
+  base: DEFAULT_BASE,
+  imageSize: 128,
+  steps: 960,
+  train: 120,
+  val: 30,
+  pipeline: "largest component chosen on val (2026-12-07)",
+};
+
+/** What a cell's result depends on: for the U-Net only the data and the training budget. */
+export function cellKey(model: Model, recipe: Recipe, baseFingerprint: string): Record<string, unknown> {
+  const { imageSize, steps, train, val } = recipe;
+  return model === "unet" ? { imageSize, steps, train, val } : { ...recipe, baseFingerprint };
+}
 
 /** The epochs a set with `trainImages` train images gets under `recipe`. */
 export function epochsFor(recipe: Recipe, trainImages: number): number {
   return Math.max(1, Math.round(recipe.steps / Math.max(1, trainImages)));
 }
 
-type Model = "udeg" | "samed" | "no-edge" | "unet";
+export type Model = "udeg" | "samed" | "no-edge" | "unet";
 const METRICS = ["dice", "iou", "hd95", "bf1", "auroc_u", "sensitivity", "precision"] as const;
 
 export interface Cell {
@@ -78,7 +96,7 @@ export interface Cell {
   model: Model;
   seed: number;
   epochs: number;
-  recipe: Recipe & { baseFingerprint: string };
+  recipe: Record<string, unknown>;
   metrics: Record<string, number | null>;
   seconds: number;
   revision: string;
@@ -162,7 +180,7 @@ function readCells(): Cell[] {
   return existsSync(CELLS) ? (JSON.parse(readFileSync(CELLS, "utf8")) as Cell[]) : [];
 }
 
-function sameRecipe(a: Cell["recipe"], b: Cell["recipe"]): boolean {
+function sameRecipe(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
@@ -187,6 +205,7 @@ export async function benchQualityReal(args: string[]): Promise<void> {
     steps: numberFlag(args, "steps", RECIPE.steps),
     train: numberFlag(args, "train", RECIPE.train),
     val: numberFlag(args, "val", RECIPE.val),
+    pipeline: RECIPE.pipeline,
   };
   const only = stringFlag(args, "sets", "");
   const sets = REAL_SETS.map((s) => s.slug).filter((s) => !only || only.split(",").includes(s));
@@ -194,8 +213,9 @@ export async function benchQualityReal(args: string[]): Promise<void> {
   if (missing.length)
     throw new Error(`${root}: no ${missing.join(", ")} (give --real=DIR, the folder of ../shared/data/real)`);
   const baseFile = join(bundledBaseDir(recipe.base), "model.safetensors");
-  const key = { ...recipe, baseFingerprint: fingerprint(baseFile) };
-  let cells = args.includes("--resume") ? readCells().filter((c) => sameRecipe(c.recipe, key)) : [];
+  const baseFingerprint = fingerprint(baseFile);
+  const current = (c: Cell) => sameRecipe(c.recipe, cellKey(c.model, recipe, baseFingerprint));
+  let cells = args.includes("--resume") ? readCells().filter(current) : [];
   const work = mkdtempSync(join(tmpdir(), "udeg-quality-real-"));
   try {
     const subsets = new Map<string, { dir: string; epochs: number }>();
@@ -215,7 +235,7 @@ export async function benchQualityReal(args: string[]): Promise<void> {
       const cell: Cell = {
         ...c,
         epochs,
-        recipe: key,
+        recipe: cellKey(c.model, recipe, baseFingerprint),
         ...r,
         revision: gitRevision(),
         date: new Date().toISOString(),
@@ -224,7 +244,7 @@ export async function benchQualityReal(args: string[]): Promise<void> {
       cells = [
         ...readCells().filter((d) => !(d.set === c.set && d.model === c.model && d.seed === c.seed)),
         cell,
-      ].filter((d) => sameRecipe(d.recipe, key));
+      ].filter(current);
       writeJsonAtomic(CELLS, cells);
     }
   } finally {

@@ -9,6 +9,7 @@ import { DEFAULT_INPUT_RULE, type InputRule } from "../data/input-rule.js";
 import { decodeModel } from "../engine/index.js";
 import { InputRuleSchema } from "../udeg/config.js";
 import { exportWebModels } from "../udeg/export.js";
+import { NO_POSTPROCESS, type Postprocess } from "../udeg/postprocess.js";
 import { requireFinishedRun, runPath, webDir } from "../udeg/run-folder.js";
 import type { WebModelMeta } from "../udeg/web-meta.js";
 import type { ViewerMeta } from "./meta.js";
@@ -121,6 +122,18 @@ function parseInputRule(text: string, path: string): InputRule {
   );
 }
 
+/** An export's postprocess (postprocess.ts); exports made before it was chosen had none. */
+function parsePostprocess(text: string | undefined, path: string): Postprocess {
+  if (text === undefined) return NO_POSTPROCESS;
+  try {
+    const p = JSON.parse(text) as Partial<Postprocess>;
+    if (typeof p.largestComponent === "boolean") return { largestComponent: p.largestComponent };
+  } catch {}
+  throw new Error(
+    `${path}: metadata postprocess is not a post-processing (${text.slice(0, 80)}): re-export the model with \`udeg export\``,
+  );
+}
+
 /** ViewerMeta fields from an exported file's metadata_props. */
 export function metaFromOnnx(path: string): Omit<ViewerMeta, "files" | "maxPoints" | "source"> {
   const md = onnxMetadata(path);
@@ -139,6 +152,7 @@ export function metaFromOnnx(path: string): Omit<ViewerMeta, "files" | "maxPoint
     pixelStd: parseJsonArray(md.pixel_std, "pixel_std", path),
     // Exports made before the rule was recorded: the default, which their training used.
     input: md.input_rule ? parseInputRule(md.input_rule, path) : DEFAULT_INPUT_RULE,
+    postprocess: parsePostprocess(md.postprocess, path),
     classes,
     preset: md.preset ?? "?",
     evidential: md.evidential === "true",

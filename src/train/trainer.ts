@@ -38,6 +38,7 @@ import {
 import { type ResolvedModel, resolveModel } from "../udeg/setup.js";
 import { sampleClicks } from "./clicks.js";
 import { buildTrainGraph, lossWeightInput, runTrainGraphOptions, type TrainFeeds } from "./graph.js";
+import { choosePostprocessOnVal } from "./postprocess-choice.js";
 import { partDice } from "./validation.js";
 
 export interface TrainOptions {
@@ -205,7 +206,7 @@ export async function train(o: TrainOptions): Promise<TrainSummary> {
       break;
     }
   }
-  return finishRun(r);
+  return await finishRun(r);
 }
 
 const step = (r: Run) => r.graph.step.state.step;
@@ -435,8 +436,13 @@ function stopReason(r: Run, epoch: number): string | null {
   return null;
 }
 
-function finishRun(r: Run): TrainSummary {
+async function finishRun(r: Run): Promise<TrainSummary> {
   r.progress.finish();
+  const post = await choosePostprocessOnVal(r.dir, r.ds);
+  if (post)
+    r.log(
+      `post-processing (largest component per class) on the ${post.val.images} val images: Dice ${post.val.diceWithout.toFixed(4)} -> ${post.val.diceWith.toFixed(4)}, ${post.postprocess.largestComponent ? "kept" : "not kept"}`,
+    );
   const summary: TrainSummary = {
     steps: step(r),
     epochs: Math.ceil(step(r) / r.perEpoch),

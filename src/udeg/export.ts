@@ -29,10 +29,8 @@ import {
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
 import { embeddingSize } from "../sam/config.js";
 import { ParamStore } from "../sam/params.js";
-import type { UdegConfig } from "./config.js";
 import { udegDecode, udegEncode, udegForward } from "./model.js";
-import { loadRun } from "./predictor.js";
-import type { ResolvedModel } from "./setup.js";
+import { type LoadedRun, loadRun } from "./predictor.js";
 import { FINE_DETAIL_NAMES, type WebModelMeta } from "./web-meta.js";
 
 /** Point slots of the exported decoder; unused slots have label -1. */
@@ -63,7 +61,7 @@ class HalfWeights extends ParamStore {
 }
 
 /** A run directory, or a run already loaded with loadRun (to export several files from one load). */
-export type RunSource = string | { config: UdegConfig; resolved: ResolvedModel };
+export type RunSource = string | LoadedRun;
 type Run = Exclude<RunSource, string>;
 
 const load = (source: RunSource): Run => (typeof source === "string" ? loadRun(source) : source);
@@ -103,6 +101,8 @@ function commonMetadata(run: Run, options: ExportOptions, hasEdge: boolean): Rec
     pixel_std: JSON.stringify(cfg.pixelStd),
     // How a file becomes the image above (src/data/input-rule.ts): 16-bit scaling, NIfTI window.
     input_rule: JSON.stringify(run.config.input),
+    // The mask post-processing the run chose on its val part (postprocess.ts).
+    postprocess: JSON.stringify(run.postprocess),
     classes: String(classes),
     class_channels: "background first: channel k of mask_logits/probability is class k",
     preset: run.config.preset,
@@ -237,6 +237,7 @@ export function exportWebModels(
     pixelMean: [...cfg.pixelMean],
     pixelStd: [...cfg.pixelStd],
     input: run.config.input,
+    postprocess: run.postprocess,
     classes: o.classes,
     preset: run.config.preset,
     evidential: run.config.model.evidential,

@@ -4,6 +4,7 @@
 // the web viewer, the tests and the benchmarks run the very same code.
 import { type ResizeInfo, resizeForModel, restoreMaps } from "../data/preprocess.js";
 import type { PlanarImage } from "../io/planar-image.js";
+import { NO_POSTPROCESS, type Postprocess } from "./postprocess.js";
 import { restorePrediction, type UdegPrediction } from "./prediction.js";
 import { FINE_DETAIL_NAMES } from "./web-meta.js";
 
@@ -32,6 +33,8 @@ export interface InteractiveMeta {
   modelSize: number;
   classes: number;
   maxPoints: number;
+  /** The run's post-processing of the automatic mask (none when absent). */
+  postprocess?: Postprocess;
 }
 
 /** A click in original-image pixels: x = column, y = row; positive adds, negative removes. */
@@ -134,6 +137,9 @@ export class InteractiveModel {
       null,
       this.meta.classes,
       info,
+      // The automatic mask is post-processed as udeg predict's; after clicks the user's objects
+      // stay, a second one included.
+      clicks.length === 0 ? (this.meta.postprocess ?? NO_POSTPROCESS) : NO_POSTPROCESS,
     );
     return { ...prediction, edge: encoded.edge, decoderMs };
   }

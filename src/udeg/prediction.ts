@@ -2,6 +2,7 @@
 // (UdegPredictor), the split export's InteractiveModel, and the web page. Pure: no Node
 // built-ins, so the page's bundle uses it as the Node side does.
 import { argmaxLabels, type ResizeInfo, restoreMaps } from "../data/preprocess.js";
+import { NO_POSTPROCESS, type Postprocess, postprocessLabels } from "./postprocess.js";
 
 export interface UdegPrediction {
   height: number;
@@ -22,7 +23,8 @@ export interface UdegPrediction {
 
 /**
  * Model-size maps ([C, S, S], the padding included) back to the image: crop the padding, resize
- * to the original size, argmax. `edge` null: the model has no edge map (zeros).
+ * to the original size, argmax, then the run's post-processing of the labels (postprocess.ts).
+ * `edge` null: the model has no edge map (zeros).
  */
 export function restorePrediction(
   probability: Float32Array,
@@ -30,6 +32,7 @@ export function restorePrediction(
   edge: Float32Array | null,
   classes: number,
   info: ResizeInfo,
+  postprocess: Postprocess = NO_POSTPROCESS,
 ): UdegPrediction {
   const k = classes + 1;
   const prob = restoreMaps(probability, k, info);
@@ -39,7 +42,12 @@ export function restorePrediction(
     height: info.originalHeight,
     width: info.originalWidth,
     classes,
-    labels: argmaxLabels(prob, k, plane),
+    labels: postprocessLabels(
+      argmaxLabels(prob, k, plane),
+      info.originalWidth,
+      info.originalHeight,
+      postprocess,
+    ),
     prob,
     uncertainty: u,
     edge: edge ? restoreMaps(edge, 1, info) : new Float32Array(plane),

@@ -8,8 +8,9 @@ import { toFloat32 } from "../io/checkpoints/index.js";
 import type { PlanarImage } from "../io/planar-image.js";
 import type { UdegConfig } from "./config.js";
 import { buildInference } from "./inference.js";
+import type { Postprocess } from "./postprocess.js";
 import { restorePrediction, type UdegPrediction } from "./prediction.js";
-import { readRunConfig, readRunModel, requireFinishedRun } from "./run-folder.js";
+import { readRunConfig, readRunModel, readRunPostprocess, requireFinishedRun } from "./run-folder.js";
 import { fingerprint, type ResolvedModel, resolveModel } from "./setup.js";
 
 export type { UdegPrediction };
@@ -21,14 +22,15 @@ export class UdegPredictor {
     readonly resolved: ResolvedModel,
     private readonly fn: CompiledFunction,
     readonly hasEdge: boolean,
+    readonly postprocess: Postprocess,
   ) {}
 
   /** Load a run directory written by `udeg train`. */
   static async load(runDir: string, runtime: RuntimeOptions = {}): Promise<UdegPredictor> {
-    const { config, resolved } = loadRun(runDir);
+    const { config, resolved, postprocess } = loadRun(runDir);
     if (runtime.ep) await requireDevice(runtime.ep);
     const infer = await buildInference(resolved.model, resolved.weights, 1, runtime);
-    return new UdegPredictor(runDir, config, resolved, infer.fn, infer.hasEdge);
+    return new UdegPredictor(runDir, config, resolved, infer.fn, infer.hasEdge, postprocess);
   }
 
   get imageSize(): number {
@@ -52,6 +54,7 @@ export class UdegPredictor {
       this.hasEdge ? (out.edge!.data as Float32Array) : null,
       this.resolved.model.classes,
       info,
+      this.postprocess,
     );
     return { ...prediction, embedding: out.embedding!.data as Float32Array };
   }
@@ -61,7 +64,14 @@ export class UdegPredictor {
  * A run's config and complete weights: the base it was trained from (checked against the
  * fingerprint recorded at training time) with the run's trained weights on top.
  */
-export function loadRun(runDir: string): { config: UdegConfig; resolved: ResolvedModel } {
+/** A trained run in memory: its config, complete weights and mask post-processing. */
+export interface LoadedRun {
+  config: UdegConfig;
+  resolved: ResolvedModel;
+  postprocess: Postprocess;
+}
+
+export function loadRun(runDir: string): LoadedRun {
   requireFinishedRun(runDir);
   const config = readRunConfig(runDir);
   const { file: modelPath, tensors, base } = readRunModel(runDir);
@@ -87,5 +97,5 @@ export function loadRun(runDir: string): { config: UdegConfig; resolved: Resolve
       throw new Error(`${modelPath}: ${key} is [${t.shape}], the model needs [${want.shape}]`);
     resolved.weights.set(key, new HostTensor("float32", t.shape, toFloat32(t)));
   }
-  return { config, resolved };
+  return { config, resolved, postprocess: readRunPostprocess(runDir) };
 }

@@ -11,6 +11,7 @@ import { writeJsonAtomic } from "../io/atomic.js";
 import { type Checkpoint, readSafetensors, toFloat32, writeSafetensors } from "../io/checkpoints/index.js";
 import type { SamConfig } from "../sam/config.js";
 import { parseConfig, type UdegConfig } from "./config.js";
+import { NO_POSTPROCESS, type Postprocess } from "./postprocess.js";
 
 export interface FolderEntry {
   /** Path inside the folder. */
@@ -47,6 +48,11 @@ export const RUN_FILES = {
   summary: {
     name: "summary.json",
     holds: "steps, epochs, best and last validation Dice, the kept epoch, seconds",
+  },
+  postprocess: {
+    name: "postprocess.json",
+    holds:
+      "the mask post-processing chosen on the val part when training ended (largest component per class, as nnU-Net), with the val Dice with and without it",
   },
 } as const satisfies Record<string, FolderEntry>;
 
@@ -309,4 +315,26 @@ export function runFolderMarkdown(): string {
     (e) => `- \`${e.name}\`: ${e.holds}`,
   );
   return rows.join("\n");
+}
+
+/** postprocess.json: what the run applies to its masks, and the val Dice that chose it. */
+export interface RunPostprocess {
+  postprocess: Postprocess;
+  val: { images: number; diceWithout: number; diceWith: number };
+}
+
+export function writeRunPostprocess(run: string, p: RunPostprocess): void {
+  writeJsonAtomic(runPath(run, "postprocess"), p);
+}
+
+/** The run's post-processing; none for runs trained before it was chosen (their masks as then). */
+export function readRunPostprocess(run: string): Postprocess {
+  const path = runPath(run, "postprocess");
+  if (!existsSync(path)) return NO_POSTPROCESS;
+  const p = (JSON.parse(readFileSync(path, "utf8")) as Partial<RunPostprocess>).postprocess;
+  if (typeof p?.largestComponent !== "boolean")
+    throw new Error(
+      `${path}: no postprocess.largestComponent (true or false); delete the file to predict without post-processing`,
+    );
+  return { largestComponent: p.largestComponent };
 }

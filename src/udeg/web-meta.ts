@@ -9,6 +9,7 @@
 export const FINE_DETAIL_NAMES = ["fine_full", "fine_half"] as const;
 
 import type { InputRule } from "../data/input-rule.js";
+import type { Postprocess } from "./postprocess.js";
 
 /** The model's facts, whichever form its ONNX files take. */
 export interface WebModelFacts {
@@ -20,6 +21,8 @@ export interface WebModelFacts {
   pixelStd: number[];
   /** From file to the model's planes (src/data/input-rule.ts), as the run was trained. */
   input: InputRule;
+  /** The automatic mask's post-processing, as the run chose it (absent in older exports: none). */
+  postprocess?: Postprocess;
   /** Foreground classes (outputs have classes + 1 channels, background first). */
   classes: number;
   preset: string;

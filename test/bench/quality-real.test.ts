@@ -63,3 +63,12 @@ test("seen and unseen sets come from the base's manifest", () => {
   assert.deepEqual([...seenByBase("real")].sort(), ["DSB2018-stage1test", "HC18", "Kvasir-SEG"]);
   assert.deepEqual([...seenByBase("tiny")], []);
 });
+
+test("a cached cell is reused only under what it depends on: the U-Net's not on the base or udeg's pipeline", async () => {
+  const { cellKey } = await import("../../bench/quality-real.js");
+  const other = { ...RECIPE, base: "tiny", pipeline: "another" };
+  assert.deepEqual(cellKey("unet", RECIPE, "a"), cellKey("unet", other, "b"));
+  assert.notDeepEqual(cellKey("udeg", RECIPE, "a"), cellKey("udeg", other, "a"));
+  assert.notDeepEqual(cellKey("udeg", RECIPE, "a"), cellKey("udeg", RECIPE, "b"), "another base file");
+  assert.notDeepEqual(cellKey("unet", RECIPE, "a"), cellKey("unet", { ...RECIPE, steps: 1 }, "a"));
+});

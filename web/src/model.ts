@@ -15,6 +15,7 @@ import {
   InteractiveModel,
   type InteractiveResult,
 } from "../../src/udeg/interactive.js";
+import { NO_POSTPROCESS } from "../../src/udeg/postprocess.js";
 import { restorePrediction, type UdegPrediction } from "../../src/udeg/prediction.js";
 
 export type Backend = "webgpu" | "wasm";
@@ -183,6 +184,7 @@ export class ViewerModel {
       this.meta.edge ? ((await out.edge!.getData()) as Float32Array) : null,
       this.meta.classes,
       info,
+      this.meta.postprocess ?? NO_POSTPROCESS,
     );
     return { seg, ms };
   }
