@@ -72,3 +72,27 @@ test("a cached cell is reused only under what it depends on: the U-Net's not on 
   assert.notDeepEqual(cellKey("udeg", RECIPE, "a"), cellKey("udeg", RECIPE, "b"), "another base file");
   assert.notDeepEqual(cellKey("unet", RECIPE, "a"), cellKey("unet", { ...RECIPE, steps: 1 }, "a"));
 });
+
+test("the targets: udeg's seed means against the U-Net's and the ablations' (by hand)", async () => {
+  const { judge } = await import("../../bench/quality-real.js");
+  const cell = (model: string, seed: number, dice: number, hd95: number, bf1: number, auroc_u: number) =>
+    ({ set: "S", model, seed, metrics: { dice, hd95, bf1, auroc_u } }) as never;
+  const cells = [
+    cell("udeg", 0, 0.8, 10, 0.3, 0.95),
+    cell("udeg", 1, 0.7, 20, 0.2, 0.85), // means: Dice 0.75, HD95 15, BF 0.25, AUROC 0.90
+    cell("unet", 0, 0.73, 15, 0.26, 0.8), // U-Net + 0.02 = 0.75: met (equal); HD95 15 <= 15: met; BF 0.25 < 0.26
+    cell("samed", 0, 0.74, 0, 0, 0),
+    cell("no-edge", 0, 0.76, 0, 0, 0), // udeg's mean 0.75 is below no-edge's 0.76
+  ];
+  assert.deepEqual(judge(cells, ["S"]), {
+    "S: Dice >= U-Net + 0.02": true,
+    "S: HD95 <= U-Net's": true,
+    "S: BF@1px >= U-Net's": false,
+    "S: >= samed and no-edge": false,
+    "S: AUROC(u) >= 0.90": true,
+  });
+  assert.ok(
+    Object.values(judge([], ["S"])).every((v) => v === false),
+    "no cells: nothing met",
+  );
+});
