@@ -33,6 +33,7 @@ import type { Summary } from "../src/eval/metrics/index.js";
 import { writeJsonAtomic } from "../src/io/atomic.js";
 import { train } from "../src/train/trainer.js";
 import { DEFAULT_BASE, type PresetName, resolveConfig } from "../src/udeg/config.js";
+import { runPath } from "../src/udeg/run-folder.js";
 import { bundledBaseDir, fingerprint } from "../src/udeg/setup.js";
 import { gitRevision, machine, round, updateBenchmarksMd, writeResults } from "./common.js";
 import { meanOf, sdOf } from "./quality.js";
@@ -100,6 +101,8 @@ export interface Cell {
   seed: number;
   epochs: number;
   recipe: Record<string, unknown>;
+  /** udeg's runs: postprocess.json (the choice made on val), for the record. */
+  postprocess?: unknown;
   metrics: Record<string, number | null>;
   seconds: number;
   revision: string;
@@ -158,7 +161,7 @@ async function trainCell(
   recipe: Recipe,
   epochs: number,
   root: string,
-): Promise<{ metrics: Record<string, number | null>; seconds: number }> {
+): Promise<{ metrics: Record<string, number | null>; seconds: number; postprocess?: unknown }> {
   const t0 = performance.now();
   const overrides = {
     preset: model === "unet" ? "udeg" : (model as PresetName),
@@ -173,8 +176,12 @@ async function trainCell(
   const out = join(root, "runs", `${model}-${seed}-${Date.now()}`);
   await train({ data, out, config, progress: false, log: () => {} });
   const { summary } = await evaluateRun({ model: out, data, split: "test", quiet: true }, () => {});
+  // What the run chose on its val part (largest component or not) and the val Dice behind it.
+  const post = existsSync(runPath(out, "postprocess"))
+    ? (JSON.parse(readFileSync(runPath(out, "postprocess"), "utf8")) as unknown)
+    : null;
   rmSync(out, { recursive: true, force: true });
-  return { metrics: pick(summary.mean), seconds: (performance.now() - t0) / 1000 };
+  return { metrics: pick(summary.mean), seconds: (performance.now() - t0) / 1000, postprocess: post };
 }
 
 const CELLS = "bench/results/quality-real-cells.json";
