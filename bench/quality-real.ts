@@ -287,6 +287,12 @@ export function judge(cells: Cell[], sets: readonly string[]): Record<string, bo
   return targets;
 }
 
+/** How many seeds every set has of `model` (the fewest over the sets). */
+function seedsRun(cells: Cell[], model: Model): number {
+  const sets = new Set(cells.map((c) => c.set));
+  return Math.min(...[...sets].map((set) => cells.filter((c) => c.set === set && c.model === model).length));
+}
+
 const f = (v: number | null | undefined, d = 3) => (v === null || v === undefined ? "n/a" : v.toFixed(d));
 
 function report(cells: Cell[], sets: string[], seeds: number, recipe: Recipe): void {
@@ -356,11 +362,14 @@ Targets (issue 27): ${met} of ${Object.keys(targets).length} met; not met: ${
     f((table[set]![m] as ReturnType<typeof meanCells>)[k] as number | null, d);
   const compact = sets.map((set) => {
     const published = REAL_SETS.find((r) => r.slug === set)?.published ?? "n/a";
-    return `| ${set} | ${seen.has(set) ? "seen" : "unseen"} | **${cell(set, "udeg", "dice")}** | ${cell(set, "unet", "dice")} | ${cell(set, "samed", "dice")} | ${cell(set, "no-edge", "dice")} | ${cell(set, "udeg", "hd95", 1)} / ${cell(set, "unet", "hd95", 1)} | ${cell(set, "udeg", "bf1")} / ${cell(set, "unet", "bf1")} | ${cell(set, "udeg", "auroc_u")} | ${published} |`;
+    const u = (table[set]!.udeg as ReturnType<typeof meanCells>).dice;
+    const n = (table[set]!.unet as ReturnType<typeof meanCells>).dice;
+    const bold = (v: string, win: boolean) => (win ? `**${v}**` : v);
+    return `| ${set} | ${seen.has(set) ? "seen" : "unseen"} | ${bold(cell(set, "udeg", "dice"), (u ?? 0) >= (n ?? 0))} | ${bold(cell(set, "unet", "dice"), (n ?? 0) > (u ?? 0))} | ${cell(set, "samed", "dice")} | ${cell(set, "no-edge", "dice")} | ${cell(set, "udeg", "hd95", 1)} / ${cell(set, "unet", "hd95", 1)} | ${cell(set, "udeg", "bf1")} / ${cell(set, "unet", "bf1")} | ${cell(set, "udeg", "auroc_u")} | ${published} |`;
   });
   updateBenchmarksMd(
     "quality-real",
-    `Test-part means (udeg and the U-Net over their seeds, the ablations seed 0) from \`npm run bench -- quality\`,
+    `Test-part means (udeg and the U-Net over ${seedsRun(cells, "udeg")} training seed(s), the ablations seed 0; the better Dice of the two bold) from \`npm run bench -- quality\`,
 ${file.machine}, ${file.date.slice(0, 10)}: ${file.cells} of ${file.expected_cells} cells; ${recipe.train} train images at most,
 ${recipe.steps} image-steps, ${recipe.imageSize} px (BENCHMARKS.md has every metric and the recipe). "seen": the default base saw
 the set's train part in pretraining.
