@@ -13,6 +13,7 @@ import {
   validateConfig,
 } from "../sam/config.js";
 import { loadSam } from "../sam/model.js";
+import { resizeEncoderWeights } from "../sam/resize-weights.js";
 import type { UdegConfig } from "./config.js";
 import { adaptDecoderToClasses, completeWeights, udegWeightShapes } from "./init.js";
 import type { UdegModelOptions } from "./model.js";
@@ -126,7 +127,9 @@ export function resolveModel(config: UdegConfig, classes: number): ResolvedModel
       const dir = bundledBaseDir(config.model.base!);
       cfg = { ...loadConfigFile(basePath(dir, "samConfig")), imageSize: config.model.imageSize };
       const file = basePath(dir, "model");
-      source = readWeights(file);
+      // Trained at the base's own size (128 px): pos_embed and the global blocks' relative
+      // position tables are resized to --image-size, as a SAM checkpoint's are (loadSam).
+      source = resizeEncoderWeights(readWeights(file), cfg).weights;
       base = { kind: "bundled", path: file, fingerprint: fingerprint(file) };
     }
     const mode = config.model.encoder;
