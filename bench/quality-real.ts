@@ -15,6 +15,7 @@
 // is scored, with the recipe it was trained under: a run stopped by the end of a session goes on
 // where it stopped (`--resume`), and a changed recipe or base trains afresh. The time of a full run
 // is the sum of its cells' times, written with the table.
+import { spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -379,5 +380,7 @@ the set's train part in pretraining.
 ${compact.join("\n")}`,
     "README.md",
   );
+  // The README's tables are biome-formatted (npm run lint checks it): align the new one.
+  spawnSync("npx", ["biome", "format", "--write", "README.md"], { stdio: "ignore" });
   console.log(JSON.stringify(file, null, 2));
 }

@@ -144,6 +144,7 @@ export async function benchTrust(args: string[]): Promise<void> {
             });
           }
       }
+      await predictor.release();
       features[own.slug] = rows;
       rmSync(out, { recursive: true, force: true });
     }

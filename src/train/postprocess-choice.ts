@@ -26,10 +26,14 @@ export async function choosePostprocessOnVal(run: string, ds: Dataset): Promise<
   const predictor = await UdegPredictor.load(run);
   const classes = predictor.resolved.model.classes;
   const cases = [];
-  for (const ref of samples) {
-    const sample = await ds.load(ref);
-    const p = await predictor.predict(sample.image);
-    cases.push({ labels: p.labels, truth: sample.mask.data, width: p.width, height: p.height });
+  try {
+    for (const ref of samples) {
+      const sample = await ds.load(ref);
+      const p = await predictor.predict(sample.image);
+      cases.push({ labels: p.labels, truth: sample.mask.data, width: p.width, height: p.height });
+    }
+  } finally {
+    await predictor.release();
   }
   const chosen = choosePostprocess(cases, (pred, truth) => meanClassDice(pred, truth, classes));
   const result: RunPostprocess = {

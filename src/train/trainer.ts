@@ -122,12 +122,16 @@ export async function validationDice(
 ): Promise<number | null> {
   if (ds.part(part).length === 0) return null;
   const infer = await buildInference(resolved.model, weights, 1);
-  return partDice(ds, part, imageSize, resolved.model.classes + 1, async (images) => {
-    const { probability } = await infer.fn.run({
-      image: new HostTensor("float32", [1, 3, imageSize, imageSize], images),
+  try {
+    return await partDice(ds, part, imageSize, resolved.model.classes + 1, async (images) => {
+      const { probability } = await infer.fn.run({
+        image: new HostTensor("float32", [1, 3, imageSize, imageSize], images),
+      });
+      return probability!.data as Float32Array;
     });
-    return probability!.data as Float32Array;
-  });
+  } finally {
+    await infer.fn.release();
+  }
 }
 
 /** The training batches: augmented (when the config says so), shuffled per epoch, full batches only. */

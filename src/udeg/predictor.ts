@@ -33,6 +33,11 @@ export class UdegPredictor {
     return new UdegPredictor(runDir, config, resolved, infer.fn, infer.hasEdge, postprocess);
   }
 
+  /** Frees the model's onnxruntime session (native memory) when the predictor is done. */
+  async release(): Promise<void> {
+    await this.fn.release();
+  }
+
   get imageSize(): number {
     return this.resolved.model.cfg.imageSize;
   }

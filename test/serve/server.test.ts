@@ -17,6 +17,7 @@ const META = {
   pixel_mean: "[123.675,116.28,103.53]",
   pixel_std: "[58.395,57.12,57.375]",
   input_rule: JSON.stringify({ intensity16: "full-range", window: { kind: "range", min: -100, max: 300 } }),
+  postprocess: JSON.stringify({ largestComponent: true }),
   classes: "2",
   preset: "udeg",
   evidential: "true",
@@ -169,6 +170,8 @@ describe("meta.json for --onnx", () => {
       pixelStd: [58.395, 57.12, 57.375],
       // The run's input rule travels in the file (udeg export's input_rule), so the page follows it.
       input: { intensity16: "full-range", window: { kind: "range", min: -100, max: 300 } },
+      // So does the mask post-processing it chose on its val part.
+      postprocess: { largestComponent: true },
       classes: 2,
       preset: "udeg",
       evidential: true,
@@ -218,6 +221,15 @@ describe("meta.json for --onnx", () => {
     const path = join(dir, "old.onnx");
     onnxFile(path, { image: [64, 64, 3], image_size: [2] }, old);
     assert.deepEqual(modelFromOnnx(path).meta.input, DEFAULT_INPUT_RULE);
+    // ... and no post-processing, as it predicted then; a postprocess that is not one is refused.
+    const { postprocess: __, ...older } = META;
+    onnxFile(path, { image: [64, 64, 3], image_size: [2] }, older);
+    assert.deepEqual(modelFromOnnx(path).meta.postprocess, { largestComponent: false });
+    onnxFile(path, { image: [64, 64, 3], image_size: [2] }, { ...META, postprocess: "{}" });
+    assert.throws(
+      () => modelFromOnnx(path),
+      /old\.onnx: metadata postprocess is not a post-processing .*re-export/,
+    );
   });
 
   test("clear errors: not an export, not ONNX, missing file, both flags", () => {

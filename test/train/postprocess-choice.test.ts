@@ -26,7 +26,11 @@ test("training ends by choosing the post-processing on val; predict and the expo
   const raw = await (await UdegPredictor.load(run)).predict(image);
   writeRunPostprocess(run, { postprocess: { largestComponent: true }, val: written.val });
   const kept = await (await UdegPredictor.load(run)).predict(image);
-  assert.notDeepEqual(raw.labels, keepLargestComponent(raw.labels, raw.width, raw.height), "a two-step mask has strays");
+  assert.notDeepEqual(
+    raw.labels,
+    keepLargestComponent(raw.labels, raw.width, raw.height),
+    "a two-step mask has strays",
+  );
   assert.deepEqual(kept.labels, keepLargestComponent(raw.labels, raw.width, raw.height));
   assert.deepEqual(readRunPostprocess(run), { largestComponent: true });
 
