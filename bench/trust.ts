@@ -20,6 +20,7 @@ import { bundledBrainData } from "../src/demo/demo.js";
 import { auroc, dice } from "../src/eval/metrics/index.js";
 import { train } from "../src/train/trainer.js";
 import { resolveConfig } from "../src/udeg/config.js";
+import { uncertaintyMeans } from "../src/udeg/prediction.js";
 import { UdegPredictor } from "../src/udeg/predictor.js";
 import { machine, round, updateBenchmarksMd, writeResults } from "./common.js";
 import { epochsFor, REAL_SETS, RECIPE, writeSubset } from "./quality-real.js";
@@ -114,17 +115,7 @@ export async function benchTrust(args: string[]): Promise<void> {
             .slice(0, part === "test" && other.slug !== own.slug ? perSet : undefined)) {
             const sample = await ds.load(ref);
             const p = await predictor.predict(sample.image);
-            let uSum = 0;
-            let maskU = 0;
-            let fg = 0;
-            for (let i = 0; i < p.labels.length; i++) {
-              uSum += p.uncertainty[i]!;
-              if (p.labels[i]! > 0) {
-                maskU += p.uncertainty[i]!;
-                fg++;
-              }
-            }
-            const meanU = uSum / p.labels.length;
+            const u = uncertaintyMeans(p.labels, p.uncertainty);
             rows.push({
               set: part === "val" ? `${other.slug}:val` : other.slug,
               id: sample.name,
@@ -136,8 +127,8 @@ export async function benchTrust(args: string[]): Promise<void> {
                     )
                   : null,
               scores: {
-                mean_u: meanU,
-                mask_u: fg > 0 ? maskU / fg : meanU,
+                mean_u: u.mean,
+                mask_u: u.meanInMask ?? u.mean,
                 embed_diag: diagonalDistance(p.embedding!, stats),
                 embed_knn: nearestCosineDistance(p.embedding!, reference),
               },

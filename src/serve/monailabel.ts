@@ -23,6 +23,7 @@ import { buildMultipart, MultipartError, parseMultipart } from "../io/dicom/mult
 import { headerFor, type NiftiVolume, parseNifti, serializeNifti } from "../io/nifti/nifti.js";
 import { packageVersion } from "../io/package-files.js";
 import { predictNiftiVolume } from "../predict/volume.js";
+import { uncertaintyMeans } from "../udeg/prediction.js";
 import type { UdegPredictor } from "../udeg/predictor.js";
 
 export const MODEL_NAME = "udeg";
@@ -168,22 +169,13 @@ export async function startMonaiLabelServer(o: MonaiLabelOptions): Promise<Monai
       const out = wantUncertainty
         ? serializeNifti(headerFor(vol.header, r.shape, "float32"), r.uncertainty)
         : serializeNifti(headerFor(vol.header, r.shape, "uint8"), r.mask);
-      let inside = 0;
-      let count = 0;
-      let all = 0;
-      for (let i = 0; i < r.mask.length; i++) {
-        all += r.uncertainty[i]!;
-        if (r.mask[i]! > 0) {
-          inside += r.uncertainty[i]!;
-          count++;
-        }
-      }
+      const u = uncertaintyMeans(r.mask, r.uncertainty);
       const answer = {
         ...given,
         label_names: labels,
         latencies: { infer: Math.round((performance.now() - t0) / 10) / 100 },
         output: wantUncertainty ? "uncertainty" : "label",
-        uncertainty: { mean: all / Math.max(1, r.mask.length), mean_in_mask: count ? inside / count : null },
+        uncertainty: { mean: u.mean, mean_in_mask: u.meanInMask },
       };
       const boundary = `udeg-${randomBytes(12).toString("hex")}`;
       const payload = buildMultipart(

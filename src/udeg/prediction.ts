@@ -61,3 +61,24 @@ export function foregroundProbability(p: Pick<UdegPrediction, "prob" | "width" |
   for (let i = 0; i < plane; i++) out[i] = 1 - p.prob[i]!;
   return out;
 }
+
+/**
+ * Mean uncertainty over all pixels and over the mask's (labels > 0; null for an empty mask): what
+ * the MONAI Label answer reports and what the trust study scores an image by.
+ */
+export function uncertaintyMeans(
+  labels: ArrayLike<number>,
+  uncertainty: ArrayLike<number>,
+): { mean: number; meanInMask: number | null } {
+  let all = 0;
+  let inside = 0;
+  let count = 0;
+  for (let i = 0; i < labels.length; i++) {
+    all += uncertainty[i]!;
+    if (labels[i]! > 0) {
+      inside += uncertainty[i]!;
+      count++;
+    }
+  }
+  return { mean: all / Math.max(1, labels.length), meanInMask: count ? inside / count : null };
+}
