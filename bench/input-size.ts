@@ -13,7 +13,7 @@ import { writeJsonAtomic } from "../src/io/atomic.js";
 import { train } from "../src/train/trainer.js";
 import { resolveConfig } from "../src/udeg/config.js";
 import { machine, round, updateBenchmarksMd, writeResults } from "./common.js";
-import { epochsFor, REAL_SETS, RECIPE, writeSubset } from "./quality-real.js";
+import { epochsFor, REAL_SETS, RECIPE, stringFlag, writeSubset } from "./quality-real.js";
 
 interface SizeCell {
   set: string;
@@ -32,8 +32,7 @@ function readCells(): SizeCell[] {
 }
 
 export async function benchInputSize(args: string[]): Promise<void> {
-  const value = (name: string, dflt: string) =>
-    args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+  const value = (name: string, dflt: string) => stringFlag(args, name, dflt);
   const root = resolve(value("real", "../shared/data/real"));
   const sizes = value("sizes", "128,192,256").split(",").map(Number);
   if (sizes.some((s) => !Number.isInteger(s) || s % 16 !== 0))

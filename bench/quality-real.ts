@@ -195,7 +195,8 @@ function sameRecipe(a: Record<string, unknown>, b: Record<string, unknown>): boo
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-function stringFlag(args: string[], name: string, dflt: string): string {
+/** A `--name=value` flag of a benchmark, as text. */
+export function stringFlag(args: string[], name: string, dflt: string): string {
   const a = args.find((x) => x.startsWith(`--${name}=`));
   return a ? a.slice(name.length + 3) : dflt;
 }

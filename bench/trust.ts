@@ -23,7 +23,7 @@ import { resolveConfig } from "../src/udeg/config.js";
 import { uncertaintyMeans } from "../src/udeg/prediction.js";
 import { UdegPredictor } from "../src/udeg/predictor.js";
 import { machine, round, updateBenchmarksMd, writeResults } from "./common.js";
-import { epochsFor, REAL_SETS, RECIPE, writeSubset } from "./quality-real.js";
+import { epochsFor, REAL_SETS, RECIPE, stringFlag, writeSubset } from "./quality-real.js";
 
 export const CANDIDATES = ["mean_u", "mask_u", "embed_diag", "embed_knn"] as const;
 type Candidate = (typeof CANDIDATES)[number];
@@ -72,8 +72,7 @@ export function nearestCosineDistance(e: Float32Array, rows: Float32Array[]): nu
 }
 
 export async function benchTrust(args: string[]): Promise<void> {
-  const value = (name: string, dflt: string) =>
-    args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? dflt;
+  const value = (name: string, dflt: string) => stringFlag(args, name, dflt);
   const root = resolve(value("real", "../shared/data/real"));
   const perSet = Number(value("per-set", "40"));
   const work = mkdtempSync(join(tmpdir(), "udeg-trust-"));
