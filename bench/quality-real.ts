@@ -133,7 +133,7 @@ export function writeSubset(src: string, dir: string, recipe: Recipe, seed = 0):
     n >= names.length ? names : new Rng(seed, "benchmark subset", part).shuffle([...names]).slice(0, n);
   const out: Split = {
     train: pick(split.train, recipe.train, "train"),
-    val: pick(split.val, recipe.val, "val"),
+    val: pick(split.val ?? [], recipe.val, "val"),
     test: split.test,
   };
   mkdirSync(dir, { recursive: true });

@@ -67,7 +67,7 @@ export async function benchQueue(args: string[]): Promise<void> {
     for (const n of [1, 2]) {
       const workers = await startWorkers(n, redis.url);
       const t = performance.now();
-      const failed = await predictOnQueue(
+      const { failed } = await predictOnQueue(
         { model: run, input, out: join(dir, `workers-${n}`), redis: redis.url, quiet: true },
         () => {},
       );

@@ -6,12 +6,16 @@ import { type EvalOptions, evaluateRun } from "../eval/evaluate-run.js";
 import { type DicomwebPredictOptions, predictDicomweb } from "../predict/dicomweb.js";
 import { type PredictOptions, predictFiles } from "../predict/files.js";
 import { predictOnQueue } from "../predict/queue.js";
+import { flaggedLine, summarize, writePredictSummary } from "../predict/summary.js";
 import { train } from "../train/trainer.js";
 import { DEFAULT_BASE, type PresetName, resolveConfig, type UdegConfig } from "../udeg/config.js";
 import { exportRun, exportWebModels } from "../udeg/export.js";
 import { loadRun } from "../udeg/predictor.js";
 import { isStartedRun, readRunConfig } from "../udeg/run-folder.js";
 import { DEVICE_HELP, deviceName, integer, positiveInt, positiveNumber, shardSpec } from "./parse.js";
+
+/** `udeg predict --fail-on-flag`'s exit status when an image is flagged (1 is kept for failures). */
+export const FLAGGED_EXIT_CODE = 3;
 
 interface TrainFlags {
   data: string;
@@ -150,33 +154,52 @@ export function addUdegCommands(program: Command): void {
       positiveInt("--attempts"),
       3,
     )
+    .option(
+      "--fail-on-flag",
+      `exit with status ${FLAGGED_EXIT_CODE} when any image is flagged as unlike the training data (OUT/summary.json lists each image's trust)`,
+    )
     .option("--quiet", "no progress bar")
     .action(
       async (
         f: PredictOptions &
-          Partial<DicomwebPredictOptions> & { store: boolean; redis?: string; attempts: number },
+          Partial<DicomwebPredictOptions> & {
+            store: boolean;
+            redis?: string;
+            attempts: number;
+            failOnFlag?: boolean;
+          },
       ) => {
+        // Failed inputs exit 1 (they win); flagged images FLAGGED_EXIT_CODE with --fail-on-flag.
+        const finish = (failed: number, flagged: number) => {
+          if (failed > 0) process.exitCode = 1;
+          else if (flagged > 0 && f.failOnFlag) process.exitCode = FLAGGED_EXIT_CODE;
+        };
         if (f.dicomweb) {
           if (!f.study) throw new Error("--dicomweb needs --study UID (the study to segment)");
           if (f.input) throw new Error("--input and --dicomweb exclude each other: give one source");
           if (f.redis) {
             const pacs = { ...f, dicomweb: f.dicomweb, study: f.study, store: f.store };
-            const failed = await predictOnQueue({ ...f, redis: f.redis, pacs });
-            if (failed > 0) process.exitCode = 1;
+            const r = await predictOnQueue({ ...f, redis: f.redis, pacs });
+            finish(r.failed, r.flagged);
             return;
           }
           const r = await predictDicomweb({ ...f, dicomweb: f.dicomweb, study: f.study, store: f.store });
           console.error(`segmented ${r.series.length} series; ${r.stored} SEG stored in study ${f.study}`);
+          const summary = summarize(f.model, r.images);
+          if (f.out) writePredictSummary(f.out, summary);
+          console.error(flaggedLine(summary));
+          finish(0, summary.flagged);
           return;
         }
         if (!f.input || !f.out)
           throw new Error("udeg predict needs --input and --out (or --dicomweb URL --study UID)");
         if (f.redis) {
-          const failed = await predictOnQueue({ ...f, input: f.input, out: f.out, redis: f.redis });
-          if (failed > 0) process.exitCode = 1;
+          const r = await predictOnQueue({ ...f, input: f.input, out: f.out, redis: f.redis });
+          finish(r.failed, r.flagged);
           return;
         }
-        await predictFiles(f);
+        const r = await predictFiles(f);
+        finish(0, r.flagged);
       },
     );
 

@@ -54,6 +54,7 @@ export async function evaluateSplit(
       prob: foregroundProbability(p),
       uncertainty: p.uncertainty,
       spacing: sample.spacing,
+      trust: p.trust ?? null,
     });
     progress.update(i + 1);
   }
@@ -92,6 +93,23 @@ export async function evaluateRun(
       `sensitivity ${f(m.sensitivity)}  precision ${f(m.precision)}  HD95 ${f(m.hd95)}  ASSD ${f(m.assd)}  ` +
       `BF@1px ${f(m.bf1)}  BF@2px ${f(m.bf2)}  ECE ${f(m.ece)}  AUROC(u) ${f(m.auroc_u)}  UEO ${f(m.ueo)}`,
   );
+  const trustLine = evalTrustLine(summary);
+  if (trustLine) log(trustLine);
   log(`metrics in ${files.json}, ${files.csv}, ${files.md}`);
   return { summary, files };
+}
+
+/** How many images the trust flag marked, and how they segmented against the rest; null without a flag. */
+export function evalTrustLine(summary: Summary): string | null {
+  const judged = summary.per_image.filter((c) => c.trust !== null);
+  if (judged.length === 0) return null;
+  const flagged = judged.filter((c) => c.flags.includes("untrusted"));
+  const meanDice = (cs: typeof judged) => (cs.reduce((a, c) => a + c.dice, 0) / cs.length).toFixed(4);
+  if (flagged.length === 0)
+    return `trust: none of ${judged.length} images flagged as unlike the training data`;
+  const rest = judged.filter((c) => !c.flags.includes("untrusted"));
+  return (
+    `trust: ${flagged.length} of ${judged.length} images flagged as unlike the training data ` +
+    `(Dice ${meanDice(flagged)}${rest.length ? ` against ${meanDice(rest)} for the others` : ""}; the "untrusted" flag in the per-image files)`
+  );
 }

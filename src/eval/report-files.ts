@@ -15,7 +15,7 @@ export interface MetricsPaths {
   md: string;
 }
 
-const CSV_COLUMNS = ["id", ...METRIC_NAMES, "ueo_tau", "flags"] as const;
+const CSV_COLUMNS = ["id", ...METRIC_NAMES, "ueo_tau", "trust", "flags"] as const;
 
 function caseId(c: CaseResult, i: number): string {
   return c.id ?? `image_${i}`;
@@ -35,7 +35,12 @@ function csvNumber(v: number | null): string {
 export function metricsCsv(summary: Summary): string {
   const lines = [CSV_COLUMNS.join(",")];
   summary.per_image.forEach((c, i) => {
-    const row = [csvField(caseId(c, i)), ...METRIC_NAMES.map((m) => csvNumber(c[m])), csvNumber(c.ueo_tau)];
+    const row = [
+      csvField(caseId(c, i)),
+      ...METRIC_NAMES.map((m) => csvNumber(c[m])),
+      csvNumber(c.ueo_tau),
+      csvNumber(c.trust ?? null),
+    ];
     row.push(csvField(c.flags.join(";")));
     lines.push(row.join(","));
   });
@@ -43,9 +48,13 @@ export function metricsCsv(summary: Summary): string {
     (m) => `skipped_${m}=${summary.skipped[m]}`,
   );
   lines.push(
-    ["mean", ...METRIC_NAMES.map((m) => csvNumber(summary.mean[m])), "", csvField(skipped.join(";"))].join(
-      ",",
-    ),
+    [
+      "mean",
+      ...METRIC_NAMES.map((m) => csvNumber(summary.mean[m])),
+      "",
+      "",
+      csvField(skipped.join(";")),
+    ].join(","),
   );
   return `${lines.join("\n")}\n`;
 }
@@ -95,10 +104,15 @@ export function metricsMarkdown(summary: Summary): string {
   }
   out.push("## Per image", "");
   const cols: (MetricName | "ueo_tau")[] = [...METRIC_NAMES, "ueo_tau"];
-  out.push(`| id | ${cols.join(" | ")} | flags |`, `|---|${cols.map(() => "---").join("|")}|---|`);
+  out.push(
+    `| id | ${cols.join(" | ")} | trust | flags |`,
+    `|---|${cols.map(() => "---").join("|")}|---|---|`,
+  );
   summary.per_image.forEach((r, i) => {
     const cells = cols.map((m) => fmt(r[m], m === "ueo_tau" ? 2 : 4));
-    out.push(`| ${mdCell(caseId(r, i))} | ${cells.join(" | ")} | ${mdCell(r.flags.join(", "))} |`);
+    out.push(
+      `| ${mdCell(caseId(r, i))} | ${cells.join(" | ")} | ${fmt(r.trust, 3)} | ${mdCell(r.flags.join(", "))} |`,
+    );
   });
   return `${out.join("\n")}\n`;
 }

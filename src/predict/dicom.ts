@@ -18,6 +18,7 @@ import { classColour } from "../udeg/colour-maps.js";
 import type { UdegPredictor } from "../udeg/predictor.js";
 import { DICOM, greyOf, stem } from "./names.js";
 import { writePrediction } from "./outputs.js";
+import { type ImageTrust, imageTrust } from "./summary.js";
 
 export type { DicomInstance } from "../io/dicom/dicom-series.js";
 
@@ -47,19 +48,21 @@ export async function predictDicomInstances(
   quiet: boolean,
   label = "predict",
 ): Promise<DicomPrediction> {
-  const images: DicomImage[] = [];
-  for (const i of instances) images.push(await decodeDicomFile(i.bytes, i.name));
-  const total = images.reduce((a, img) => a + img.frames, 0);
+  const decoded: DicomImage[] = [];
+  for (const i of instances) decoded.push(await decodeDicomFile(i.bytes, i.name));
+  const total = decoded.reduce((a, img) => a + img.frames, 0);
   const progress = new Progress({ total, label, silent: quiet || total < 2 });
   const written: string[] = [];
   const labels: Uint8Array[] = [];
   const probabilities: Float32Array[][] = [];
   const uncertainties: Float32Array[] = [];
-  for (const [k, img] of images.entries()) {
+  const images: ImageTrust[] = [];
+  for (const [k, img] of decoded.entries()) {
     const mapping = dicomDisplayMapping(img);
     for (let f = 0; f < img.frames; f++) {
       const planar = inputPlanes({ kind: "dicom", image: img, frame: f, mapping }, predictor.config.input);
       const p = await predictor.predict(planar);
+      images.push(imageTrust(instances[k]!.name, p, img.frames > 1 ? f + 1 : undefined));
       labels.push(p.labels);
       uncertainties.push(p.uncertainty);
       const plane = p.height * p.width;
@@ -84,7 +87,8 @@ export async function predictDicomInstances(
     })),
     softwareVersion: packageVersion(),
   };
-  const seg = segmentationFromLabels(sources, labels, options);
+  const flagged = images.filter((i) => i.flagged).length;
+  const seg = segmentationFromLabels(sources, labels, { ...options, ...segTrustText(images) });
   const probSeg = probabilitySegmentation(sources, probabilities, options);
   let uncertaintyMap: Uint8Array | null = null;
   let note: string | null = null;
@@ -93,7 +97,28 @@ export async function predictDicomInstances(
   } catch (err) {
     note = `no uncertainty Parametric Map for ${instances[0]!.name}: ${(err as Error).message}`;
   }
-  return { written, seg, probSeg, uncertaintyMap, note };
+  return { written, seg, probSeg, uncertaintyMap, note, images, flagged };
+}
+
+/**
+ * What the SEG says of the trust flag (issue 28), in its SeriesDescription and ContentDescription
+ * (LO: at most 64 characters), where a PACS viewer shows them: the lowest trust over the frames,
+ * and a warning in the series name when any frame is flagged.
+ */
+export function segTrustText(images: readonly ImageTrust[]): {
+  seriesDescription?: string;
+  contentDescription?: string;
+} {
+  const judged = images.filter((i) => i.trust !== null);
+  if (judged.length === 0) return {};
+  const lowest = Math.min(...judged.map((i) => i.trust!));
+  const flagged = judged.filter((i) => i.flagged).length;
+  return {
+    seriesDescription: flagged
+      ? `UDEG-Net segmentation - CHECK: ${flagged} of ${judged.length} unlike training`.slice(0, 64)
+      : "UDEG-Net segmentation",
+    contentDescription: `Automatic segmentation (UDEG-Net), lowest trust ${lowest.toFixed(2)}`,
+  };
 }
 
 export interface DicomPrediction {
@@ -103,6 +128,9 @@ export interface DicomPrediction {
   uncertaintyMap: Uint8Array | null;
   /** Why an object was not made, for the log. */
   note: string | null;
+  /** Every frame's trust entry (summary.json), and how many are flagged. */
+  images: ImageTrust[];
+  flagged: number;
 }
 
 /**

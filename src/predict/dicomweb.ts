@@ -8,6 +8,7 @@ import { sliceOrder } from "../io/dicom/dicom-series.js";
 import { type DicomwebOptions, qidoSeries, stowInstances, wadoSeries } from "../io/dicom/dicomweb.js";
 import { UdegPredictor } from "../udeg/predictor.js";
 import { predictDicomInstances, writeDicomObjects } from "./dicom.js";
+import type { ImageTrust } from "./summary.js";
 
 export interface DicomwebPredictOptions {
   model: string;
@@ -74,6 +75,8 @@ export interface DicomwebResult {
   series: string[];
   written: string[];
   stored: number;
+  /** Every frame's trust entry (summary.json). */
+  images: ImageTrust[];
 }
 
 /** The study's image series through a loaded run (a local `udeg predict` and the queue's workers). */
@@ -86,6 +89,7 @@ export async function predictStudy(
   const chosen = await imageSeries(o);
   if (o.out) mkdirSync(o.out, { recursive: true });
   const written: string[] = [];
+  const images: ImageTrust[] = [];
   let stored = 0;
   for (const s of chosen) {
     const raw = await wadoSeries(web, o.study, s.seriesInstanceUID);
@@ -102,6 +106,7 @@ export async function predictStudy(
       s.modality || "series",
     );
     written.push(...r.written);
+    images.push(...r.images);
     if (o.out) written.push(...writeDicomObjects(o.out, s.seriesInstanceUID, r));
     if (r.note) log(r.note);
     if (o.store !== false) {
@@ -113,5 +118,5 @@ export async function predictStudy(
       );
     }
   }
-  return { series: chosen.map((s) => s.seriesInstanceUID), written, stored };
+  return { series: chosen.map((s) => s.seriesInstanceUID), written, stored, images };
 }

@@ -15,6 +15,14 @@ import { dicomSeries, isDicomFile, predictDicomInstances, writeDicomObjects } fr
 import { predictStudy } from "./dicomweb.js";
 import { DICOM, greyOf, NIFTI, stem } from "./names.js";
 import { writePrediction } from "./outputs.js";
+import {
+  flaggedLine,
+  type ImageTrust,
+  imageTrust,
+  type PredictSummary,
+  summarize,
+  writePredictSummary,
+} from "./summary.js";
 import { predictNiftiVolume } from "./volume.js";
 
 export interface PredictOptions {
@@ -38,7 +46,7 @@ async function predictVolume(
   path: string,
   out: string,
   quiet: boolean,
-): Promise<string[]> {
+): Promise<PredictedItem> {
   const vol: NiftiVolume = await readNifti(path);
   const slices = vol.shape.slice(2).reduce((a, b) => a * b, 1);
   const progress = new Progress({ total: slices, label: basename(path), silent: quiet });
@@ -53,7 +61,16 @@ async function predictVolume(
   await writeNifti(files[0]!, headerFor(vol.header, r.shape, "uint8"), r.mask);
   await writeNifti(files[1]!, headerFor(vol.header, r.shape, "float32"), r.prob);
   await writeNifti(files[2]!, headerFor(vol.header, r.shape, "float32"), r.uncertainty);
-  return files;
+  const images = r.trust.map((trust, k) =>
+    imageTrust(basename(path), { trust }, r.trust.length > 1 ? k + 1 : undefined),
+  );
+  return { written: files, images };
+}
+
+/** What predicting one item gave: the files written, and each image's trust entry (summary.json). */
+export interface PredictedItem {
+  written: string[];
+  images: ImageTrust[];
 }
 
 function listInputs(input: string): string[] {
@@ -109,13 +126,13 @@ export function shardOf<T>(items: readonly T[], shard: { k: number; n: number })
   return items.filter((_, i) => i % shard.n === shard.k - 1);
 }
 
-/** Predicts one item into `out` (created if needed); returns the files written. */
+/** Predicts one item into `out` (created if needed); returns the files written and the trust entries. */
 export async function predictItem(
   predictor: UdegPredictor,
   item: PredictItem,
   out: string,
   quiet: boolean,
-): Promise<string[]> {
+): Promise<PredictedItem> {
   if (item.kind === "dicomweb") {
     const r = await predictStudy(
       predictor,
@@ -130,7 +147,7 @@ export async function predictItem(
       },
       () => {},
     );
-    return r.written;
+    return { written: r.written, images: r.images };
   }
   mkdirSync(out, { recursive: true });
   if (item.kind === "nifti") return predictVolume(predictor, item.file, out, quiet);
@@ -142,18 +159,22 @@ export async function predictItem(
     const r = await predictDicomInstances(predictor, ordered, out, quiet, basename(ordered[0]!.path));
     const name = ordered.length === 1 ? ordered[0]!.name : ordered[0]!.series;
     if (r.note && !quiet) console.error(r.note);
-    return [...r.written, ...writeDicomObjects(out, name, r)];
+    return { written: [...r.written, ...writeDicomObjects(out, name, r)], images: r.images };
   }
   const img = await readInputPlanes(item.file, predictor.config.input);
   const p = await predictor.predict(img);
-  return Object.values(await writePrediction(out, stem(item.file), p, greyOf(img)));
+  const written = Object.values(await writePrediction(out, stem(item.file), p, greyOf(img)));
+  return { written, images: [imageTrust(basename(item.file), p)] };
 }
 
-/** `udeg predict --input`: every item of the input (or one shard of them) into `o.out`. */
+/**
+ * `udeg predict --input`: every item of the input (or one shard of them) into `o.out`, and
+ * OUT/summary.json with every image's trust; the flagged count is logged at the end.
+ */
 export async function predictFiles(
   o: PredictOptions,
   log: (line: string) => void = console.error,
-): Promise<string[]> {
+): Promise<PredictSummary & { written: string[] }> {
   let items = await planPredict(o.input);
   if (o.shard) {
     const all = items.length;
@@ -163,16 +184,23 @@ export async function predictFiles(
   const predictor = await UdegPredictor.load(o.model, { ep: o.device });
   mkdirSync(o.out, { recursive: true });
   const written: string[] = [];
+  const images: ImageTrust[] = [];
   const progress = new Progress({
     total: items.length,
     label: "predict",
     silent: o.quiet || items.length < 2,
   });
   for (const [k, item] of items.entries()) {
-    written.push(...(await predictItem(predictor, item, o.out, !!o.quiet || items.length > 1)));
+    const r = await predictItem(predictor, item, o.out, !!o.quiet || items.length > 1);
+    written.push(...r.written);
+    images.push(...r.images);
     progress.update(k + 1);
   }
   progress.finish();
+  await predictor.release();
+  const summary = summarize(o.model, images);
+  written.push(writePredictSummary(o.out, summary, o.shard));
   log(`wrote predictions for ${items.length} input(s) to ${o.out}`);
-  return written;
+  log(flaggedLine(summary));
+  return { ...summary, written };
 }

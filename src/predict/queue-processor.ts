@@ -28,6 +28,5 @@ export default async function process(
   }
   const delay = Number(globalThis.process.env[DELAY_ENV] ?? 0);
   if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-  const written = await predictItem(await predictor, item, out, true);
-  return { written };
+  return await predictItem(await predictor, item, out, true);
 }

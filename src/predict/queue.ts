@@ -17,11 +17,13 @@ import { type DicomwebPredictOptions, imageSeries } from "./dicomweb.js";
 import {
   DICOMWEB_TOKEN_ENV,
   itemLabel,
+  type PredictedItem,
   type PredictItem,
   type PredictOptions,
   planPredict,
   shardOf,
 } from "./files.js";
+import { flaggedLine, type ImageTrust, summarize, writePredictSummary } from "./summary.js";
 
 export const QUEUE_NAME = "udeg-predict";
 
@@ -33,10 +35,8 @@ export interface PredictJob {
   out: string;
 }
 
-/** What a finished job returns. */
-export interface PredictJobResult {
-  written: string[];
-}
+/** What a finished job returns: its files, and each image's trust entry (summary.json). */
+export type PredictJobResult = PredictedItem;
 
 /** A redis:// URL as BullMQ's connection options (ioredis). */
 export function redisConnection(url: string): ConnectionOptions {
@@ -104,6 +104,7 @@ export interface SubmitSummary {
   done: number;
   failed: { input: string; error: string }[];
   written: string[];
+  images: ImageTrust[];
 }
 
 /**
@@ -128,7 +129,7 @@ export async function submitPredictions(
     const ids = items.map((_, i) => `${batch}-${i}`);
     const labels = new Map(ids.map((id, i) => [id, itemLabel(items[i]!)]));
     const progress = new Progress({ total: items.length, label: "jobs", silent: o.quiet });
-    const summary: SubmitSummary = { done: 0, failed: [], written: [] };
+    const summary: SubmitSummary = { done: 0, failed: [], written: [], images: [] };
     const finished = new Set<string>();
     let wake: () => void = () => {};
     const settle = async (id: string) => {
@@ -136,8 +137,10 @@ export async function submitPredictions(
       const job = await queue.getJob(id);
       if (!job) return;
       const state = await job.getState();
-      if (state === "completed") summary.written.push(...(job.returnvalue?.written ?? []));
-      else if (state === "failed") summary.failed.push({ input: labels.get(id)!, error: job.failedReason });
+      if (state === "completed") {
+        summary.written.push(...(job.returnvalue?.written ?? []));
+        summary.images.push(...(job.returnvalue?.images ?? []));
+      } else if (state === "failed") summary.failed.push({ input: labels.get(id)!, error: job.failedReason });
       else return; // a failed attempt that will be retried
       finished.add(id);
       summary.done = finished.size - summary.failed.length;
@@ -183,7 +186,8 @@ export async function submitPredictions(
 /**
  * `udeg predict --redis URL` with `--input X --out DIR`, or with `--dicomweb URL --study UID`
  * (one job per image series): the inputs (or a shard of them) as jobs; a summary at the end.
- * Returns the number of inputs that failed (each listed with its error).
+ * Returns how many inputs failed (each listed with its error) and how many images are flagged
+ * as unlike the training data (OUT/summary.json lists them, as a local run's does).
  */
 export async function predictOnQueue(
   o: Omit<PredictOptions, "input" | "out"> & {
@@ -194,7 +198,7 @@ export async function predictOnQueue(
     pacs?: Omit<DicomwebPredictOptions, "model">;
   },
   log: (line: string) => void = console.error,
-): Promise<number> {
+): Promise<{ failed: number; flagged: number }> {
   requireFinishedRun(o.model);
   let items: PredictItem[];
   if (o.pacs) {
@@ -222,5 +226,8 @@ export async function predictOnQueue(
       (s.failed.length ? `; ${s.failed.length} failed:` : ""),
   );
   for (const f of s.failed) log(`  ${f.input}: ${f.error}`);
-  return s.failed.length;
+  const summary = summarize(o.model, s.images);
+  if (o.out) writePredictSummary(o.out, summary, o.shard);
+  log(flaggedLine(summary));
+  return { failed: s.failed.length, flagged: summary.flagged };
 }

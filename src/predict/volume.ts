@@ -6,6 +6,7 @@
 import { inputPlanes, volumeWindow } from "../data/input-rule.js";
 import { getSlice, type NiftiVolume, sliceCount } from "../io/nifti/nifti.js";
 import type { UdegPredictor } from "../udeg/predictor.js";
+import type { TrustVerdict } from "../udeg/trust.js";
 
 export interface VolumePrediction {
   /** [nx, ny, nz] (or the input's shape where it has more dimensions), voxel order as the input. */
@@ -15,6 +16,8 @@ export interface VolumePrediction {
   /** Foreground probability (1 - p(background)). */
   prob: Float32Array;
   uncertainty: Float32Array;
+  /** Each slice's trust verdict (trust.ts), in slice order (volume after volume); null entries for runs without one. */
+  trust: (TrustVerdict | null)[];
 }
 
 export async function predictNiftiVolume(
@@ -32,10 +35,12 @@ export async function predictNiftiVolume(
   const mask = new Uint8Array(total);
   const prob = new Float32Array(total);
   const uncertainty = new Float32Array(total);
+  const trust: (TrustVerdict | null)[] = [];
   for (let t = 0; t < volumes; t++) {
     for (let z = 0; z < n; z++) {
       const slice = getSlice(vol, axis, z, t);
       const p = await predictor.predict(inputPlanes({ kind: "slice", ...slice, window }, rule));
+      trust.push(p.trust ?? null);
       // Slices along axis 2 are [i, j] with rows = i: voxel (i, j, z, t) lives at
       // i + nx * (j + ny * (z + n * t)).
       for (let i = 0; i < slice.rows; i++) {
@@ -50,5 +55,5 @@ export async function predictNiftiVolume(
       progress(t * n + z + 1, n * volumes);
     }
   }
-  return { shape: volumes > 1 ? vol.shape : [nx, ny, n], mask, prob, uncertainty };
+  return { shape: volumes > 1 ? vol.shape : [nx, ny, n], mask, prob, uncertainty, trust };
 }

@@ -52,6 +52,10 @@ export interface ViewerState {
   points: number;
   /** Foreground pixels of the current mask. */
   foreground: number;
+  /** The current image's trust (0 to 1; udeg/trust.ts), null when the model has no calibration. */
+  trust: number | null;
+  /** The current image is unlike the training data: the page shows a warning over it. */
+  flagged: boolean;
 }
 
 export interface BenchmarkResult {

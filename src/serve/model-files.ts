@@ -11,6 +11,7 @@ import { InputRuleSchema } from "../udeg/config.js";
 import { exportWebModels } from "../udeg/export.js";
 import { NO_POSTPROCESS, type Postprocess } from "../udeg/postprocess.js";
 import { requireFinishedRun, runPath, webDir } from "../udeg/run-folder.js";
+import { parseTrustCalibration, type TrustCalibration } from "../udeg/trust.js";
 import type { WebModelMeta } from "../udeg/web-meta.js";
 import type { ViewerMeta } from "./meta.js";
 
@@ -134,6 +135,15 @@ function parsePostprocess(text: string | undefined, path: string): Postprocess {
   );
 }
 
+/** An export's trust calibration (trust.ts); exports made before the flag have none. */
+function parseTrustMetadata(text: string, path: string): TrustCalibration {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {}
+  return parseTrustCalibration(json, `${path}: metadata trust`);
+}
+
 /** ViewerMeta fields from an exported file's metadata_props. */
 export function metaFromOnnx(path: string): Omit<ViewerMeta, "files" | "maxPoints" | "source"> {
   const md = onnxMetadata(path);
@@ -153,6 +163,7 @@ export function metaFromOnnx(path: string): Omit<ViewerMeta, "files" | "maxPoint
     // Exports made before the rule was recorded: the default, which their training used.
     input: md.input_rule ? parseInputRule(md.input_rule, path) : DEFAULT_INPUT_RULE,
     postprocess: parsePostprocess(md.postprocess, path),
+    ...(md.trust ? { trust: parseTrustMetadata(md.trust, path) } : {}),
     classes,
     preset: md.preset ?? "?",
     evidential: md.evidential === "true",

@@ -25,6 +25,7 @@ import { packageVersion } from "../io/package-files.js";
 import { predictNiftiVolume } from "../predict/volume.js";
 import { uncertaintyMeans } from "../udeg/prediction.js";
 import type { UdegPredictor } from "../udeg/predictor.js";
+import type { TrustVerdict } from "../udeg/trust.js";
 
 export const MODEL_NAME = "udeg";
 
@@ -176,6 +177,7 @@ export async function startMonaiLabelServer(o: MonaiLabelOptions): Promise<Monai
         latencies: { infer: Math.round((performance.now() - t0) / 10) / 100 },
         output: wantUncertainty ? "uncertainty" : "label",
         uncertainty: { mean: u.mean, mean_in_mask: u.meanInMask },
+        trust: volumeTrust(r.trust),
       };
       const boundary = `udeg-${randomBytes(12).toString("hex")}`;
       const payload = buildMultipart(
@@ -231,5 +233,22 @@ export async function startMonaiLabelServer(o: MonaiLabelOptions): Promise<Monai
       await new Promise<void>((r) => server.close(() => r()));
       if (ownStore) rmSync(store, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * The trust flag of a volume's slices (udeg/trust.ts) for the answer: the lowest slice trust,
+ * whether any slice is flagged and which (1-based); null for runs trained before the flag.
+ */
+export function volumeTrust(
+  slices: readonly (TrustVerdict | null)[],
+): { lowest: number; flagged: boolean; flagged_slices: number[] } | null {
+  const judged = slices.filter((t): t is TrustVerdict => t !== null);
+  if (judged.length === 0) return null;
+  const flagged = slices.flatMap((t, k) => (t?.flagged ? [k + 1] : []));
+  return {
+    lowest: Math.min(...judged.map((t) => t.trust)),
+    flagged: flagged.length > 0,
+    flagged_slices: flagged,
   };
 }

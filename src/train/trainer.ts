@@ -7,7 +7,9 @@
 import { mkdirSync } from "node:fs";
 import { type Batch, DataLoader, type Dataset, openDataset, withValidation } from "../data/index.js";
 import {
+  type CompiledFunction,
   HostTensor,
+  type NamedTensors,
   NonFiniteLossError,
   requireDevice,
   type Schedule,
@@ -38,7 +40,7 @@ import {
 import { type ResolvedModel, resolveModel } from "../udeg/setup.js";
 import { sampleClicks } from "./clicks.js";
 import { buildTrainGraph, lossWeightInput, runTrainGraphOptions, type TrainFeeds } from "./graph.js";
-import { choosePostprocessOnVal } from "./postprocess-choice.js";
+import { judgeRunEnd } from "./run-end.js";
 import { partDice } from "./validation.js";
 
 export interface TrainOptions {
@@ -112,26 +114,36 @@ export function scheduleFor(config: UdegConfig, total: number): Schedule {
   return t.schedule === "cosine" ? warmupCosine(o) : warmupPoly(o);
 }
 
+/**
+ * The run's validation function, compiled on first use with the trained weights as inputs, so
+ * every epoch is scored by one session fed that epoch's weights (see buildInference's fedWeights).
+ */
+async function validationFunction(r: Run): Promise<CompiledFunction> {
+  if (!r.validation) {
+    const fed = new Set(r.graph.keys);
+    r.validation = (await buildInference(r.resolved.model, r.resolved.weights, 1, {}, (k) => fed.has(k))).fn;
+  }
+  return r.validation;
+}
+
 /** Mean foreground Dice of a part of the split with the current weights (validation.ts). */
 export async function validationDice(
-  resolved: ResolvedModel,
-  weights: Map<string, HostTensor>,
+  infer: CompiledFunction,
+  weights: ReadonlyMap<string, HostTensor>,
   ds: Dataset,
   part: "val" | "test",
   imageSize: number,
+  classes: number,
 ): Promise<number | null> {
-  if (ds.part(part).length === 0) return null;
-  const infer = await buildInference(resolved.model, weights, 1);
-  try {
-    return await partDice(ds, part, imageSize, resolved.model.classes + 1, async (images) => {
-      const { probability } = await infer.fn.run({
-        image: new HostTensor("float32", [1, 3, imageSize, imageSize], images),
-      });
-      return probability!.data as Float32Array;
+  const fed: NamedTensors = {};
+  for (const name of infer.inputNames) if (name !== "image") fed[name] = weights.get(name)!;
+  return await partDice(ds, part, imageSize, classes + 1, async (images) => {
+    const { probability } = await infer.run({
+      ...fed,
+      image: new HostTensor("float32", [1, 3, imageSize, imageSize], images),
     });
-  } finally {
-    await infer.fn.release();
-  }
+    return probability!.data as Float32Array;
+  });
 }
 
 /** The training batches: augmented (when the config says so), shuffled per epoch, full batches only. */
@@ -191,6 +203,8 @@ interface Run {
   sinceBest: number;
   lastLoss: number;
   lastDice: number | null;
+  /** The validation session (compiled on the first validation, released when the run ends). */
+  validation?: CompiledFunction;
 }
 
 /**
@@ -199,16 +213,20 @@ interface Run {
  */
 export async function train(o: TrainOptions): Promise<TrainSummary> {
   const r = await prepareRun(o);
-  for (let epoch = Math.floor(step(r) / r.perEpoch); step(r) < r.total; epoch++) {
-    if (!(await trainEpoch(r, epoch))) continue; // cut short by maxSteps: no validation yet
-    await r.graph.step.sync(); // on a GPU: the weights come to the host once an epoch, not every step
-    const valDice = await validateEpoch(r, epoch);
-    checkpoint(r, epoch, valDice);
-    const stop = stopReason(r, epoch);
-    if (stop) {
-      r.log(stop);
-      break;
+  try {
+    for (let epoch = Math.floor(step(r) / r.perEpoch); step(r) < r.total; epoch++) {
+      if (!(await trainEpoch(r, epoch))) continue; // cut short by maxSteps: no validation yet
+      await r.graph.step.sync(); // on a GPU: the weights come to the host once an epoch, not every step
+      const valDice = await validateEpoch(r, epoch);
+      checkpoint(r, epoch, valDice);
+      const stop = stopReason(r, epoch);
+      if (stop) {
+        r.log(stop);
+        break;
+      }
     }
+  } finally {
+    await r.validation?.release();
   }
   return await finishRun(r);
 }
@@ -370,11 +388,12 @@ async function validateEpoch(r: Run, epoch: number): Promise<number | null> {
   const due = (epoch + 1) % r.config.train.validateEvery === 0 || step(r) >= r.total;
   if (r.ds.part("val").length === 0 || !due) return null;
   const dice = await validationDice(
-    r.resolved,
+    await validationFunction(r),
     currentWeights(r),
     r.ds,
     "val",
     r.resolved.model.cfg.imageSize,
+    r.resolved.model.classes,
   );
   if (dice !== null) r.lastDice = dice;
   return dice;
@@ -442,10 +461,15 @@ function stopReason(r: Run, epoch: number): string | null {
 
 async function finishRun(r: Run): Promise<TrainSummary> {
   r.progress.finish();
-  const post = await choosePostprocessOnVal(r.dir, r.ds);
+  const end = await judgeRunEnd(r.dir, r.ds, r.config.train.seed);
+  const post = end.postprocess;
   if (post)
     r.log(
       `post-processing (largest component per class) on the ${post.val.images} val images: Dice ${post.val.diceWithout.toFixed(4)} -> ${post.val.diceWith.toFixed(4)}, ${post.postprocess.largestComponent ? "kept" : "not kept"}`,
+    );
+  if (end.trust)
+    r.log(
+      `trust flag calibrated on ${end.trust.images.train} training and ${end.trust.images.val} val images (${runPath(r.dir, "trust")})`,
     );
   const summary: TrainSummary = {
     steps: step(r),

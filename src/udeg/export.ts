@@ -17,7 +17,9 @@ import {
   Graph,
   HostTensor,
   less,
+  mul,
   narrow,
+  reduceMean,
   reshape,
   resizeBilinear,
   sub,
@@ -31,6 +33,7 @@ import { embeddingSize } from "../sam/config.js";
 import { ParamStore } from "../sam/params.js";
 import { udegDecode, udegEncode, udegForward } from "./model.js";
 import { type LoadedRun, loadRun } from "./predictor.js";
+import { EMBEDDING_OUTPUTS } from "./trust.js";
 import { FINE_DETAIL_NAMES, type WebModelMeta } from "./web-meta.js";
 
 /** Point slots of the exported decoder; unused slots have label -1. */
@@ -103,6 +106,8 @@ function commonMetadata(run: Run, options: ExportOptions, hasEdge: boolean): Rec
     input_rule: JSON.stringify(run.config.input),
     // The mask post-processing the run chose on its val part (postprocess.ts).
     postprocess: JSON.stringify(run.postprocess),
+    // The trust flag's calibration (trust.ts), where the run has one.
+    ...(run.trust ? { trust: JSON.stringify(run.trust) } : {}),
     classes: String(classes),
     class_channels: "background first: channel k of mask_logits/probability is class k",
     preset: run.config.preset,
@@ -160,13 +165,14 @@ export function exportRun(source: RunSource, outPath: string, options: ExportOpt
   const out = udegForward(weightStore(g, run, options), run.resolved.model, nchw);
   const metadata = {
     ...commonMetadata(run, options, !!out.edge),
-    outputs: `${SEG_OUTPUT_DOC}; edge [1,1,S,S]`,
+    outputs: `${SEG_OUTPUT_DOC}; edge [1,1,S,S]; ${EMBEDDING_OUTPUTS.join(", ")} [1,C] (the trust flag's feature: trust.ts)`,
   };
+  const e = out.embeddings;
   return writeModel(
     outPath,
     inputs,
-    [...segOutputs(out.seg), edgeMap(g, run, out.edge)],
-    [...SEG_OUTPUT_NAMES, "edge"],
+    [...segOutputs(out.seg), edgeMap(g, run, out.edge), reduceMean(e, [2, 3]), reduceMean(mul(e, e), [2, 3])],
+    [...SEG_OUTPUT_NAMES, "edge", ...EMBEDDING_OUTPUTS],
     metadata,
   );
 }
@@ -238,6 +244,7 @@ export function exportWebModels(
     pixelStd: [...cfg.pixelStd],
     input: run.config.input,
     postprocess: run.postprocess,
+    ...(run.trust ? { trust: run.trust } : {}),
     classes: o.classes,
     preset: run.config.preset,
     evidential: run.config.model.evidential,

@@ -6,6 +6,7 @@ import { type ResizeInfo, resizeForModel, restoreMaps } from "../data/preprocess
 import type { PlanarImage } from "../io/planar-image.js";
 import { NO_POSTPROCESS, type Postprocess } from "./postprocess.js";
 import { restorePrediction, type UdegPrediction } from "./prediction.js";
+import { type TrustCalibration, TrustJudge, type TrustVerdict, trustFeatureOfGrid } from "./trust.js";
 import { FINE_DETAIL_NAMES } from "./web-meta.js";
 
 /** The subset of an onnxruntime tensor used here. */
@@ -35,6 +36,8 @@ export interface InteractiveMeta {
   maxPoints: number;
   /** The run's post-processing of the automatic mask (none when absent). */
   postprocess?: Postprocess;
+  /** The run's trust calibration (trust.ts; absent in older exports: images are not judged). */
+  trust?: TrustCalibration;
 }
 
 /** A click in original-image pixels: x = column, y = row; positive adds, negative removes. */
@@ -59,6 +62,8 @@ export interface EncodedImage {
   /** Edge probability at the original size, [H, W]. */
   edge: Float32Array;
   encoderMs: number;
+  /** How like the training images the image is (null without a calibration in the export). */
+  trust: TrustVerdict | null;
 }
 
 /**
@@ -82,12 +87,16 @@ export function encoderInput(image: PlanarImage, size: number): { hwc: Uint8Arra
 }
 
 export class InteractiveModel {
+  private readonly judge: TrustJudge | null;
+
   constructor(
     private readonly ort: OrtModule,
     private readonly encoder: OrtSession,
     private readonly decoder: OrtSession,
     readonly meta: InteractiveMeta,
-  ) {}
+  ) {
+    this.judge = meta.trust ? new TrustJudge(meta.trust) : null;
+  }
 
   /** Runs the encoder on one image (planes [C, H, W], values 0-255). */
   async encode(image: PlanarImage): Promise<EncodedImage> {
@@ -106,7 +115,11 @@ export class InteractiveModel {
     const edge = restoreMaps(out.edge!.data as Float32Array, 1, info);
     const detail: Record<string, OrtTensor> = {};
     for (const name of FINE_DETAIL_NAMES) if (out[name]) detail[name] = out[name];
-    return { info, embeddings: out.image_embeddings!, dense: out.dense_prompt!, detail, edge, encoderMs };
+    const embeddings = out.image_embeddings!;
+    // The image's trust from the embedding the decoder takes anyway (no extra pass).
+    const trust =
+      this.judge?.judge(trustFeatureOfGrid(embeddings.data as Float32Array, embeddings.dims[1]!)) ?? null;
+    return { info, embeddings, dense: out.dense_prompt!, detail, edge, encoderMs, trust };
   }
 
   /** Runs the decoder on an encoded image with up to maxPoints clicks (none: the automatic mask). */
@@ -141,7 +154,7 @@ export class InteractiveModel {
       // stay, a second one included.
       clicks.length === 0 ? (this.meta.postprocess ?? NO_POSTPROCESS) : NO_POSTPROCESS,
     );
-    return { ...prediction, edge: encoded.edge, decoderMs };
+    return { ...prediction, edge: encoded.edge, decoderMs, trust: encoded.trust };
   }
 }
 

@@ -3,6 +3,7 @@
 // built-ins, so the page's bundle uses it as the Node side does.
 import { argmaxLabels, type ResizeInfo, restoreMaps } from "../data/preprocess.js";
 import { NO_POSTPROCESS, type Postprocess, postprocessLabels } from "./postprocess.js";
+import type { TrustVerdict } from "./trust.js";
 
 export interface UdegPrediction {
   height: number;
@@ -17,8 +18,10 @@ export interface UdegPrediction {
   uncertainty: Float32Array;
   /** Edge probability [H, W] (zeros when the model has no edge prompt generator). */
   edge: Float32Array;
-  /** SAM's image embedding averaged over its grid [C], where the graph gives it (udeg predict). */
-  embedding?: Float32Array;
+  /** The trust score's feature [2C] (trust.ts), where the graph gives it (udeg predict). */
+  trustFeature?: Float32Array;
+  /** How like the training images this image is; null when the run has no trust calibration. */
+  trust?: TrustVerdict | null;
 }
 
 /**

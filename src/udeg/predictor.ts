@@ -10,8 +10,15 @@ import type { UdegConfig } from "./config.js";
 import { buildInference } from "./inference.js";
 import type { Postprocess } from "./postprocess.js";
 import { restorePrediction, type UdegPrediction } from "./prediction.js";
-import { readRunConfig, readRunModel, readRunPostprocess, requireFinishedRun } from "./run-folder.js";
+import {
+  readRunConfig,
+  readRunModel,
+  readRunPostprocess,
+  readRunTrust,
+  requireFinishedRun,
+} from "./run-folder.js";
 import { fingerprint, type ResolvedModel, resolveModel } from "./setup.js";
+import { type TrustCalibration, TrustJudge, trustFeature } from "./trust.js";
 
 export type { UdegPrediction };
 
@@ -23,14 +30,17 @@ export class UdegPredictor {
     private readonly fn: CompiledFunction,
     readonly hasEdge: boolean,
     readonly postprocess: Postprocess,
+    /** Judges each image against the training images (trust.ts); null for runs trained before it. */
+    readonly trust: TrustJudge | null,
   ) {}
 
   /** Load a run directory written by `udeg train`. */
   static async load(runDir: string, runtime: RuntimeOptions = {}): Promise<UdegPredictor> {
-    const { config, resolved, postprocess } = loadRun(runDir);
+    const { config, resolved, postprocess, trust } = loadRun(runDir);
     if (runtime.ep) await requireDevice(runtime.ep);
     const infer = await buildInference(resolved.model, resolved.weights, 1, runtime);
-    return new UdegPredictor(runDir, config, resolved, infer.fn, infer.hasEdge, postprocess);
+    const judge = trust ? new TrustJudge(trust) : null;
+    return new UdegPredictor(runDir, config, resolved, infer.fn, infer.hasEdge, postprocess, judge);
   }
 
   /** Frees the model's onnxruntime session (native memory) when the predictor is done. */
@@ -61,7 +71,11 @@ export class UdegPredictor {
       info,
       this.postprocess,
     );
-    return { ...prediction, embedding: out.embedding!.data as Float32Array };
+    const feature = trustFeature(
+      out.embedding_mean!.data as Float32Array,
+      out.embedding_mean_square!.data as Float32Array,
+    );
+    return { ...prediction, trustFeature: feature, trust: this.trust?.judge(feature) ?? null };
   }
 }
 
@@ -74,6 +88,8 @@ export interface LoadedRun {
   config: UdegConfig;
   resolved: ResolvedModel;
   postprocess: Postprocess;
+  /** The trust calibration made when training ended (null for runs trained before it). */
+  trust: TrustCalibration | null;
 }
 
 export function loadRun(runDir: string): LoadedRun {
@@ -102,5 +118,5 @@ export function loadRun(runDir: string): LoadedRun {
       throw new Error(`${modelPath}: ${key} is [${t.shape}], the model needs [${want.shape}]`);
     resolved.weights.set(key, new HostTensor("float32", t.shape, toFloat32(t)));
   }
-  return { config, resolved, postprocess: readRunPostprocess(runDir) };
+  return { config, resolved, postprocess: readRunPostprocess(runDir), trust: readRunTrust(runDir) };
 }

@@ -12,6 +12,7 @@ import { type Checkpoint, readSafetensors, toFloat32, writeSafetensors } from ".
 import type { SamConfig } from "../sam/config.js";
 import { parseConfig, type UdegConfig } from "./config.js";
 import { NO_POSTPROCESS, type Postprocess } from "./postprocess.js";
+import { parseTrustCalibration, type TrustCalibration } from "./trust.js";
 
 export interface FolderEntry {
   /** Path inside the folder. */
@@ -53,6 +54,11 @@ export const RUN_FILES = {
     name: "postprocess.json",
     holds:
       "the mask post-processing chosen on the val part when training ended (largest component per class, as nnU-Net), with the val Dice with and without it",
+  },
+  trust: {
+    name: "trust.json",
+    holds:
+      "the trust flag's calibration made when training ended: the training images' embedding features and the in-distribution distances that a new image's trust is ranked among",
   },
 } as const satisfies Record<string, FolderEntry>;
 
@@ -337,4 +343,23 @@ export function readRunPostprocess(run: string): Postprocess {
       `${path}: no postprocess.largestComponent (true or false); delete the file to predict without post-processing`,
     );
   return { largestComponent: p.largestComponent };
+}
+
+export function writeRunTrust(run: string, calibration: TrustCalibration): void {
+  writeJsonAtomic(runPath(run, "trust"), calibration);
+}
+
+/** The run's trust calibration; null for runs trained before it (their images are not judged). */
+export function readRunTrust(run: string): TrustCalibration | null {
+  const path = runPath(run, "trust");
+  if (!existsSync(path)) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new Error(
+      `${path}: not JSON (${(err as Error).message}); delete it to predict without the trust flag`,
+    );
+  }
+  return parseTrustCalibration(json, path);
 }

@@ -10,6 +10,7 @@ export const FINE_DETAIL_NAMES = ["fine_full", "fine_half"] as const;
 
 import type { InputRule } from "../data/input-rule.js";
 import type { Postprocess } from "./postprocess.js";
+import type { TrustCalibration } from "./trust.js";
 
 /** The model's facts, whichever form its ONNX files take. */
 export interface WebModelFacts {
@@ -23,6 +24,8 @@ export interface WebModelFacts {
   input: InputRule;
   /** The automatic mask's post-processing, as the run chose it (absent in older exports: none). */
   postprocess?: Postprocess;
+  /** The trust flag's calibration (trust.ts; absent in older exports and runs: images are not judged). */
+  trust?: TrustCalibration;
   /** Foreground classes (outputs have classes + 1 channels, background first). */
   classes: number;
   preset: string;

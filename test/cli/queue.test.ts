@@ -6,7 +6,15 @@
 // on one queue get their own results; --shard K/N partitions the inputs.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -71,6 +79,11 @@ after(async () => {
 function sameOutputs(out: string): void {
   const names = readdirSync(local).sort();
   assert.deepEqual(readdirSync(out).sort(), names, "the same files (and no temporary ones)");
+  // summary.json: every image's trust, in input order whichever worker finished first.
+  assert.deepEqual(
+    JSON.parse(readFileSync(join(out, "summary.json"), "utf8")).images,
+    JSON.parse(readFileSync(join(local, "summary.json"), "utf8")).images,
+  );
   for (const f of names.filter((n) => n.endsWith("_mask.png") || n.endsWith(".safetensors")))
     assert.ok(
       readFileSync(join(out, f)).equals(readFileSync(join(local, f))),
@@ -87,7 +100,7 @@ test("two workers, one killed with SIGKILL mid-job: every job finishes, masks by
   await until("worker A to take a job", () => a.lines.some((l) => l.startsWith("start ")));
   const taken = a.lines.find((l) => l.startsWith("start "))!.slice(6);
   a.child.kill("SIGKILL");
-  assert.equal(await submitted, 0, "no input failed");
+  assert.equal((await submitted).failed, 0, "no input failed");
   // B's log line may arrive a moment after the submitter hears of the completion.
   await until(
     `worker B to finish the killed worker's job ${taken}`,
@@ -122,7 +135,7 @@ test("Ctrl-C on a worker finishes the job in hand, then the worker stops", async
       w.lines.some((l) => l.startsWith("done ")),
       `the job in hand was finished first: ${w.lines.join(" | ")}`,
     );
-    assert.equal(await submitted, 0);
+    assert.equal((await submitted).failed, 0);
     finished = true;
   } finally {
     // Had the worker stopped without the job, another one finishes it, so the submitter (and this
@@ -142,7 +155,7 @@ test("a Redis restart mid-run is survived by the workers and the submitter", asy
   const submitted = predictOnQueue({ model: run, input, out, redis: redis.url, quiet: true }, () => {});
   await until("a first job done", () => w.lines.some((l) => l.startsWith("done ")));
   await redis.restart(1000);
-  assert.equal(await submitted, 0);
+  assert.equal((await submitted).failed, 0);
   sameOutputs(out);
   stop(w.child);
 });
@@ -159,7 +172,7 @@ test("a job that keeps failing is reported with its error after its attempts; th
     { model: run, input: bad, out: join(dir, "with-bad-out"), redis: redis.url, attempts: 2, quiet: true },
     (l) => lines.push(l),
   );
-  assert.equal(failed, 1);
+  assert.equal(failed.failed, 1);
   const report = lines.join("\n");
   assert.match(report, /2 of 3 input\(s\) predicted .*; 1 failed:/);
   assert.match(report, /broken\.png: .*broken\.png.*cannot decode this PNG/);
@@ -207,7 +220,7 @@ test("a DICOMweb study through a worker: one job per image series, the SEG store
       { model: run, redis: redis.url, quiet: true, pacs: { dicomweb: pacs.dicomweb, study } },
       () => {},
     );
-    assert.equal(failed, 0);
+    assert.equal(failed.failed, 0);
     // The submitter hears of the completion through Redis, and can do so before the worker's own
     // "completed" handler has printed its line: wait for the line, then count.
     await until("the worker's done line", () => w.lines.some((l) => l.startsWith("done ")), 10_000);
@@ -250,5 +263,16 @@ test("--shard K/N: the shards partition the inputs, and their union predicts wha
   const out = join(dir, "sharded");
   for (const k of [1, 2])
     await predictFiles({ model: run, input, out, quiet: true, shard: { k, n: 2 } }, () => {});
+  // Each shard writes its own summary (summary-K-of-N.json): together they are one run's.
+  const shardImages = [1, 2].flatMap(
+    (k) => JSON.parse(readFileSync(join(out, `summary-${k}-of-2.json`), "utf8")).images,
+  );
+  const localImages = JSON.parse(readFileSync(join(local, "summary.json"), "utf8")).images;
+  assert.deepEqual(
+    shardImages.sort((a, b) => (a.input < b.input ? -1 : 1)),
+    localImages,
+  );
+  for (const k of [1, 2]) rmSync(join(out, `summary-${k}-of-2.json`));
+  copyFileSync(join(local, "summary.json"), join(out, "summary.json"));
   sameOutputs(out);
 });

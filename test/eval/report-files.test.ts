@@ -19,8 +19,22 @@ function splitSummary() {
   const pred = rect(s, 2, 4, 5, 7);
   const prob = Float64Array.from(pred, (v) => (v ? 0.9 : 0.2));
   const u = Float32Array.from(pred, (v, i) => (v !== gt[i] ? 0.8 : 0.1));
-  ev.add({ id: "case, one", shape: s, pred, gt, prob, uncertainty: u });
-  ev.add({ id: 'quote"d|pipe', shape: s, pred: new Uint8Array(144), gt });
+  ev.add({
+    id: "case, one",
+    shape: s,
+    pred,
+    gt,
+    prob,
+    uncertainty: u,
+    trust: { trust: 0.75, flagged: false },
+  });
+  ev.add({
+    id: 'quote"d|pipe',
+    shape: s,
+    pred: new Uint8Array(144),
+    gt,
+    trust: { trust: 0.01, flagged: true },
+  });
   ev.add({ shape: s, pred: new Uint8Array(144), gt: new Uint8Array(144) });
   return ev.summary();
 }
@@ -71,8 +85,15 @@ describe("writeMetrics", () => {
       assert.equal(csv.length, 1 + 3 + 1);
       assert.equal(
         csv[0],
-        "id,dice,iou,sensitivity,precision,hd95,assd,bf1,bf2,ece,auroc_u,ueo,ueo_tau,flags",
+        "id,dice,iou,sensitivity,precision,hd95,assd,bf1,bf2,ece,auroc_u,ueo,ueo_tau,trust,flags",
       );
+      // The trust flag's score per image, and the flagged image's "untrusted" flag.
+      assert.match(csv[1]!, /,0\.75,$/);
+      assert.match(csv[2]!, /,0\.01,[a-z_;]*;untrusted$/);
+      assert.match(csv[3]!, /,,both_empty;no_prob;no_uncertainty$/, "not judged: an empty trust field");
+      assert.equal(json.per_image[1].trust, 0.01);
+      assert.equal(json.per_image[2].trust, null);
+      assert.equal(json.flag_counts.untrusted, 1);
       assert.ok(csv[1]!.startsWith('"case, one",0.5,'));
       assert.ok(csv[2]!.startsWith('"quote""d|pipe",0,0,0,,,,'));
       assert.ok(csv[3]!.startsWith("image_2,1,1,,,0,0,"));

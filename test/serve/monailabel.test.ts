@@ -13,7 +13,7 @@ import { buildMultipart, parseMultipart } from "../../src/io/dicom/multipart.js"
 import { readImage } from "../../src/io/images/images.js";
 import { makeNiftiHeader, parseNifti, serializeNifti } from "../../src/io/nifti/nifti.js";
 import { predictNiftiVolume } from "../../src/predict/volume.js";
-import { type MonaiLabelServer, startMonaiLabelServer } from "../../src/serve/monailabel.js";
+import { type MonaiLabelServer, startMonaiLabelServer, volumeTrust } from "../../src/serve/monailabel.js";
 import { UdegPredictor } from "../../src/udeg/predictor.js";
 import { ITK, twoStepRun } from "../train/helpers.js";
 
@@ -97,6 +97,10 @@ test("the plugin's calls in order: auth (404), info, datastore upload, infer -> 
   const want = await predictNiftiVolume(predictor, input);
   assert.deepEqual(Array.from(label.data as Uint8Array), Array.from(want.mask));
   assert.ok(typeof params.uncertainty.mean === "number");
+  // The trust flag over the slices, as predict judges them.
+  assert.deepEqual(params.trust, volumeTrust(want.trust));
+  assert.ok(params.trust !== null, "the run was calibrated when training ended");
+  assert.equal(params.trust.flagged_slices.length, want.trust.filter((t) => t?.flagged).length);
 
   // The uncertainty map, the same way.
   const ures = await fetch(`${server.url}/infer/udeg?image=brain_01&output=uncertainty`, {

@@ -230,3 +230,26 @@ test("a model that fails to load is a model error; images wait for the model", a
   assert.equal(c.state.phase, "model-error");
   assert.equal(c.state.status, "The model could not be loaded.");
 });
+
+test("a flagged image gets the warning over it and its trust in the state; the next image clears it", async () => {
+  const model = new StandIn(false);
+  // Single graph: the stand-in's result says the image is unlike the training data.
+  model.runFull = async (img: PlanarImage) => ({
+    seg: { ...resultOf(img, [], 0), trust: { trust: 0.0123, flagged: true, distance: 9 } },
+    ms: 7,
+  });
+  const { c } = started(model);
+  await c.openFile("us.png", async () => file([image(4, 3)], "image"));
+  await c.idle();
+  assert.equal(c.state.flagged, true);
+  assert.equal(c.publicState().trust, 0.0123);
+  assert.match(c.state.trustWarning ?? "", /^Unlike the images this model was trained on \(trust 0\.01\)/);
+  assert.match(c.state.stats, / · trust 0\.01$/);
+  model.runFull = async (img: PlanarImage) => ({
+    seg: { ...resultOf(img, [], 0), trust: { trust: 0.6, flagged: false, distance: 1 } },
+    ms: 7,
+  });
+  await c.openFile("brain.png", async () => file([image(4, 3)], "image"));
+  await c.idle();
+  assert.deepEqual([c.state.flagged, c.state.trustWarning, c.publicState().trust], [false, null, 0.6]);
+});

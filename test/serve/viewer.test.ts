@@ -188,6 +188,17 @@ describe("web viewer in headless Chromium", () => {
     const d = dice(labels, want.labels);
     assert.ok(d >= 0.99, `Dice with udeg predict ${d}`);
     assert.equal(s.foreground, labels.filter((v) => v > 0).length);
+    // The trust flag: the page judges the image from the encoder's embedding as predict does from
+    // its graph's (within one rank of the calibration: wasm and the CPU EP round differently).
+    const judge = predictor.trust!;
+    const rank = 1 / (judge.calibration.calibration.length + 1);
+    assert.ok(want.trust && s.trust !== null, "both judged");
+    assert.ok(
+      Math.abs(s.trust! - want.trust.trust) <= rank + 1e-9,
+      `page ${s.trust} vs predict ${want.trust.trust}`,
+    );
+    assert.equal(s.flagged, want.trust.flagged);
+    assert.equal(await page.locator("#trust-warning").isVisible(), s.flagged);
 
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")]);
     assert.equal(download.suggestedFilename(), "slice_030_mask.png");

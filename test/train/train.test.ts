@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { deviceName } from "../../src/cli/parse.js";
-import { probeDevice } from "../../src/engine/index.js";
+import { HostTensor, probeDevice } from "../../src/engine/index.js";
 import { evaluateRun } from "../../src/eval/evaluate-run.js";
 import { readSafetensors, toFloat32 } from "../../src/io/checkpoints/index.js";
 import { decodeDicom } from "../../src/io/dicom/dicom.js";
@@ -13,9 +13,11 @@ import { dicomToPlanar } from "../../src/io/dicom/dicom-display.js";
 import { readImage } from "../../src/io/images/images.js";
 import { makeNiftiHeader, readNifti, writeNifti } from "../../src/io/nifti/nifti.js";
 import { predictFiles } from "../../src/predict/files.js";
-import { schedulePosition, train } from "../../src/train/trainer.js";
+import { schedulePosition, train, trainingDataset } from "../../src/train/trainer.js";
+import { partDice } from "../../src/train/validation.js";
 import { resolveConfig } from "../../src/udeg/config.js";
-import { UdegPredictor } from "../../src/udeg/predictor.js";
+import { buildInference } from "../../src/udeg/inference.js";
+import { loadRun, UdegPredictor } from "../../src/udeg/predictor.js";
 import { RUN_FILES, type RunFile, runPath } from "../../src/udeg/run-folder.js";
 import { ITK, sliceDataset, smallConfig } from "./helpers.js";
 
@@ -244,6 +246,21 @@ test("without a val part, 10 % of train is held out; the best val epoch is kept;
   const meta = readSafetensors(runPath(out, "model")).metadata;
   assert.equal(Number(meta.step), best.step, "model.safetensors is the best epoch's");
   assert.equal(Number(meta.val_dice), best.val_dice);
+  // Validation feeds each epoch's weights to one session; the kept model with its weights baked
+  // in (as predict compiles it) scores the same val Dice.
+  const { resolved } = loadRun(out);
+  const baked = await buildInference(resolved.model, resolved.weights, 1);
+  try {
+    const ds = await trainingDataset(data, out, config, true, quiet);
+    const s = resolved.model.cfg.imageSize;
+    const dice = await partDice(ds, "val", s, 2, async (images) => {
+      const r = await baked.fn.run({ image: new HostTensor("float32", [1, 3, s, s], images) });
+      return r.probability!.data as Float32Array;
+    });
+    assert.ok(Math.abs(dice! - best.val_dice) < 1e-6, `baked ${dice} vs logged ${best.val_dice}`);
+  } finally {
+    await baked.fn.release();
+  }
   const bestIndex = epochs.indexOf(best);
   assert.ok(
     epochs.length <= bestIndex + 1 + 2,

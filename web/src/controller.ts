@@ -36,6 +36,8 @@ export interface PageState extends ViewerState {
   encoderText: { text: string; title: string } | null;
   decoderText: string | null;
   stats: string;
+  /** The warning shown over a flagged image (trust flag), or null. */
+  trustWarning: string | null;
   /** The uncertainty colour bar's scale, for the current result. */
   heatMax: number | null;
   pointsText: string;
@@ -72,6 +74,9 @@ function initialState(): PageState {
     height: 0,
     points: 0,
     foreground: 0,
+    trust: null,
+    flagged: false,
+    trustWarning: null,
     meta: null,
     progress: null,
     fileInfo: "no file open",
@@ -164,6 +169,9 @@ export class ViewerController {
     s.points = 0;
     s.foreground = 0;
     s.hasResult = false;
+    s.trust = null;
+    s.flagged = false;
+    s.trustWarning = null;
     s.stats = "";
     s.heatMax = null;
     s.pointsText = "0 points";
@@ -293,7 +301,14 @@ export class ViewerController {
     s.stats =
       `mask: ${fg} px (${((100 * fg) / seg.labels.length).toFixed(1)} %)` +
       (seg.classes > 1 ? ` [${counts.slice(1).join(" / ")}]` : "") +
-      ` · mean uncertainty ${(uSum / seg.labels.length).toFixed(3)}`;
+      ` · mean uncertainty ${(uSum / seg.labels.length).toFixed(3)}` +
+      (seg.trust ? ` · trust ${seg.trust.trust.toFixed(2)}` : "");
+    s.trust = seg.trust?.trust ?? null;
+    s.flagged = seg.trust?.flagged ?? false;
+    s.trustWarning = s.flagged
+      ? `Unlike the images this model was trained on (trust ${seg.trust!.trust.toFixed(2)}): ` +
+        "the mask may be wrong however confident it looks. Check it before use."
+      : null;
     s.phase = "done";
     s.hasResult = true;
     s.resultSeq++;
@@ -385,6 +400,7 @@ export class ViewerController {
       encoderText: _e,
       decoderText: _d,
       stats: _st,
+      trustWarning: _tw,
       heatMax: _h,
       pointsText: _pt,
       image: _i,

@@ -17,6 +17,7 @@ import {
 } from "../../src/udeg/interactive.js";
 import { NO_POSTPROCESS } from "../../src/udeg/postprocess.js";
 import { restorePrediction, type UdegPrediction } from "../../src/udeg/prediction.js";
+import { EMBEDDING_OUTPUTS, TrustJudge, trustFeature } from "../../src/udeg/trust.js";
 
 export type Backend = "webgpu" | "wasm";
 
@@ -87,6 +88,8 @@ async function webgpuAdapter(): Promise<{ label: string; software: boolean } | n
 export class ViewerModel {
   /** The split export, through the library's InteractiveModel (the same code Node tests run). */
   private readonly split: InteractiveModel | null;
+  /** Judges each image against the run's training images (null without a calibration). */
+  private readonly trustJudge: TrustJudge | null;
 
   private constructor(
     private readonly ort: Ort,
@@ -100,6 +103,7 @@ export class ViewerModel {
       sessions.encoder && sessions.decoder
         ? new InteractiveModel(this.ort, sessions.encoder, sessions.decoder, meta)
         : null;
+    this.trustJudge = meta.trust ? new TrustJudge(meta.trust) : null;
   }
 
   /** Split export: the encoder runs once per image, the decoder per set of clicks. */
@@ -175,8 +179,15 @@ export class ViewerModel {
         Float32Array.of(info.resizedHeight, info.resizedWidth),
         [2],
       );
+    // The trust feature's outputs, where the export has them and the run a calibration.
+    const judged = this.trustJudge && session.outputNames.includes(EMBEDDING_OUTPUTS[0]);
     const t0 = performance.now();
-    const out = await session.run(feeds, ["probability", "uncertainty", "edge"]);
+    const out = await session.run(feeds, [
+      "probability",
+      "uncertainty",
+      "edge",
+      ...(judged ? EMBEDDING_OUTPUTS : []),
+    ]);
     const ms = performance.now() - t0;
     const seg = restorePrediction(
       (await out.probability!.getData()) as Float32Array,
@@ -186,6 +197,14 @@ export class ViewerModel {
       info,
       this.meta.postprocess ?? NO_POSTPROCESS,
     );
-    return { seg, ms };
+    const trust = judged
+      ? this.trustJudge!.judge(
+          trustFeature(
+            (await out[EMBEDDING_OUTPUTS[0]]!.getData()) as Float32Array,
+            (await out[EMBEDDING_OUTPUTS[1]]!.getData()) as Float32Array,
+          ),
+        )
+      : null;
+    return { seg: { ...seg, trust }, ms };
   }
 }

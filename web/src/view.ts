@@ -35,6 +35,7 @@ export function pageElements() {
     status: $("status"),
     progress: $<HTMLProgressElement>("progress"),
     error: $("error"),
+    trustWarning: $("trust-warning"),
     showMask: $<HTMLInputElement>("show-mask"),
     showHeat: $<HTMLInputElement>("show-heat"),
     showEdge: $<HTMLInputElement>("show-edge"),
@@ -103,6 +104,8 @@ export class ViewerView {
     if (s.progress !== null) ui.progress.value = s.progress;
     ui.error.hidden = s.error === null;
     ui.error.textContent = s.error ?? "";
+    ui.trustWarning.hidden = s.trustWarning === null;
+    ui.trustWarning.textContent = s.trustWarning ?? "";
 
     ui.fileInfo.textContent = s.fileInfo;
     ui.stage.hidden = s.image === null;

@@ -36,6 +36,8 @@ export interface CaseInput {
   uncertainty?: NumArray;
   /** [sy, sx]; overrides the options' spacing for this image. */
   spacing?: Spacing2D;
+  /** The model's trust in the image (udeg/trust.ts), carried into the report; null: not judged. */
+  trust?: { trust: number; flagged: boolean } | null;
 }
 
 export interface EvaluateOptions extends SurfaceOptions {
@@ -55,7 +57,8 @@ export type CaseFlag =
   | "no_prob" // ece null: no probability map given
   | "no_uncertainty" // auroc_u/ueo null: no uncertainty map given
   | "no_errors" // auroc_u null: every pixel is right
-  | "all_errors"; // auroc_u null: every pixel is wrong
+  | "all_errors" // auroc_u null: every pixel is wrong
+  | "untrusted"; // the trust flag (udeg/trust.ts): the image is unlike the model's training data
 
 /** Per-image metrics; null stands for NaN / not computable and always comes with a flag. */
 export interface CaseResult {
@@ -77,6 +80,8 @@ export interface CaseResult {
   /** The threshold at which ueo was reached. */
   ueo_tau: number | null;
   flags: CaseFlag[];
+  /** The model's trust in the image (0 to 1), where the model judges it; else null. */
+  trust: number | null;
 }
 
 /** What an image contributes to the split's pooled ECE / AUROC / UEO. */
@@ -160,7 +165,9 @@ export function evaluateWithPool(
     ueo: orNull(ueoV),
     ueo_tau: orNull(tau),
     flags,
+    trust: input.trust ? input.trust.trust : null,
   };
+  if (input.trust?.flagged) flags.push("untrusted");
   return { result, pool: { calibration, ueo: ueoC, scores } };
 }
 

@@ -27,6 +27,8 @@ export interface SegOptions {
   segments: readonly SegSegment[];
   softwareVersion: string;
   seriesDescription?: string;
+  /** ContentDescription (LO, at most 64 characters); the default names the kind of SEG. */
+  contentDescription?: string;
   algorithmName?: string;
 }
 
@@ -159,7 +161,9 @@ function segmentation(
     }),
     ImageType: ["DERIVED", "PRIMARY"],
     ContentLabel: fractional ? "UDEG_NET_PROB" : "UDEG_NET",
-    ContentDescription: fractional ? "Class probabilities (UDEG-Net)" : "Automatic segmentation (UDEG-Net)",
+    ContentDescription:
+      o.contentDescription ??
+      (fractional ? "Class probabilities (UDEG-Net)" : "Automatic segmentation (UDEG-Net)"),
     ContentCreatorName: "",
     SamplesPerPixel: 1,
     PhotometricInterpretation: "MONOCHROME2",

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { openDataset } from "../../src/data/index.js";
 import { metaFromOnnx } from "../../src/serve/model-files.js";
-import { meanClassDice } from "../../src/train/postprocess-choice.js";
+import { meanClassDice } from "../../src/train/run-end.js";
 import { exportRun, exportWebModels } from "../../src/udeg/export.js";
 import { keepLargestComponent } from "../../src/udeg/postprocess.js";
 import { UdegPredictor } from "../../src/udeg/predictor.js";
