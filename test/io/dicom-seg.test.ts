@@ -16,6 +16,7 @@ import {
   SEGMENTATION_STORAGE,
   segmentationFromLabels,
 } from "../../src/io/dicom/dicom-seg.js";
+import { segTrustText } from "../../src/predict/dicom.js";
 import { makeCtSeries } from "./dicom-series.js";
 
 const CORPUS = "/usr/lib/python3/dist-packages/pydicom/data/test_files";
@@ -56,9 +57,17 @@ for (const name of ["CT_small.dcm", "MR_small.dcm", "image_dfl.dcm", "rtdose.dcm
         { label: "lesion", rgb: [60, 160, 230] },
       ],
       softwareVersion: "test",
+      // What `udeg predict` writes when a frame is flagged by the trust flag (issue 28).
+      ...segTrustText([
+        { input: name, trust: 0.61, flagged: false },
+        { input: name, trust: 0.0123, flagged: true },
+      ]),
     });
     const segPath = join(dir, `${name}.seg.dcm`);
     writeFileSync(segPath, bytes);
+    const written = readDicomDataset(bytes);
+    assert.equal(written.SeriesDescription, "UDEG-Net segmentation - CHECK: 1 of 2 unlike training");
+    assert.equal(written.ContentDescription, "Automatic segmentation (UDEG-Net), lowest trust 0.01");
 
     const v = spawnSync("dciodvfy", [segPath], { encoding: "utf8" });
     assert.ok(v.status !== null, "dciodvfy runs (apt-get install -y dicom3tools)");
