@@ -87,7 +87,6 @@ export async function predictDicomInstances(
     })),
     softwareVersion: packageVersion(),
   };
-  const flagged = images.filter((i) => i.flagged).length;
   const seg = segmentationFromLabels(sources, labels, { ...options, ...segTrustText(images) });
   const probSeg = probabilitySegmentation(sources, probabilities, options);
   let uncertaintyMap: Uint8Array | null = null;
@@ -97,7 +96,7 @@ export async function predictDicomInstances(
   } catch (err) {
     note = `no uncertainty Parametric Map for ${instances[0]!.name}: ${(err as Error).message}`;
   }
-  return { written, seg, probSeg, uncertaintyMap, note, images, flagged };
+  return { written, seg, probSeg, uncertaintyMap, note, images };
 }
 
 /**
@@ -128,9 +127,8 @@ export interface DicomPrediction {
   uncertaintyMap: Uint8Array | null;
   /** Why an object was not made, for the log. */
   note: string | null;
-  /** Every frame's trust entry (summary.json), and how many are flagged. */
+  /** Every frame's trust entry (summary.json). */
   images: ImageTrust[];
-  flagged: number;
 }
 
 /**

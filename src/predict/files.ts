@@ -190,14 +190,17 @@ export async function predictFiles(
     label: "predict",
     silent: o.quiet || items.length < 2,
   });
-  for (const [k, item] of items.entries()) {
-    const r = await predictItem(predictor, item, o.out, !!o.quiet || items.length > 1);
-    written.push(...r.written);
-    images.push(...r.images);
-    progress.update(k + 1);
+  try {
+    for (const [k, item] of items.entries()) {
+      const r = await predictItem(predictor, item, o.out, !!o.quiet || items.length > 1);
+      written.push(...r.written);
+      images.push(...r.images);
+      progress.update(k + 1);
+    }
+  } finally {
+    await predictor.release();
   }
   progress.finish();
-  await predictor.release();
   const summary = summarize(o.model, images);
   written.push(writePredictSummary(o.out, summary, o.shard));
   log(`wrote predictions for ${items.length} input(s) to ${o.out}`);
